@@ -1,0 +1,64 @@
+//! The default autoscaler policy: the signals table, with every threshold a parameter.
+//!
+//! | signal             | scale up when               | low load when          |
+//! |--------------------|-----------------------------|------------------------|
+//! | queue depth        | > `queue_up` (20)           | < `queue_down` (5)     |
+//! | worker utilization | > `utilization_up` (80 %)   | < `utilization_down` (20 %) |
+//! | solve latency      | P95 > `p95_up_s` (60 s)     | P95 < `p95_down_s` (20 s), or no sample |
+//! | error rate         | > `error_up` (5 %)          | < `error_down` (1 %)   |
+//! | balance            | never below `balance_floor_usd` ($1) | —             |
+//!
+//! Scaling up is fast and sized from the need; scaling down waits for low load on every signal
+//! to hold for `down_window_s` and then removes `down_step` of the workers per tick. Refusals
+//! for lack of a provider slot never add workers, and neither does a paused pool. Every
+//! parameter and its default is in [`config`].
+//!
+//! Built for `wasm32-wasip2` this crate is the component the host embeds; built natively it is
+//! a library whose [`Threshold`] can be driven by `autoscaler_policy_sdk::testing`.
+
+pub mod config;
+mod decide;
+mod format;
+mod signals;
+mod state;
+
+#[cfg(test)]
+mod tests;
+
+use autoscaler_policy_sdk::{Decision, Params, Policy, PolicyState, Snapshot, export_policy};
+
+pub use config::Config;
+use state::LowLoad;
+
+/// The threshold policy, configured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    config: Config,
+}
+
+impl Threshold {
+    /// The policy with these parameters.
+    pub fn new(config: Config) -> Self {
+        Self { config }
+    }
+
+    /// The parameters in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}
+
+impl Policy for Threshold {
+    fn configure(params: &mut Params) -> Result<Self, String> {
+        Config::from_params(params).map(Self::new)
+    }
+
+    fn decide(&self, snapshot: &Snapshot, state: &[u8]) -> Decision {
+        let low = LowLoad::decode(state);
+        let (decision, low) = decide::decide(&self.config, snapshot, low);
+        let target = snapshot.clamp(decision.target);
+        Decision { target, ..decision }.with_state(low.encode())
+    }
+}
+
+export_policy!(Threshold);

@@ -1,0 +1,211 @@
+//! Reading the signals table off a snapshot: which up-signals fire and how many workers each
+//! asks for, whether the tick is a low-load tick, and how many workers the load needs.
+//!
+//! Step sizes come from the need, never a fixed +1: the backlog and utilization signals compute
+//! the workers the load needs now; the latency and error signals lag (they cover the whole
+//! window), so they ask for a step proportional to how far the value is over its threshold, and
+//! at most once per window after a scale-up.
+
+use autoscaler_policy_sdk::Snapshot;
+
+use crate::config::Config;
+use crate::format::{number, percent, seconds};
+
+/// The largest factor a proportional step multiplies the active workers by.
+pub const MAX_PROPORTIONAL_FACTOR: f64 = 2.0;
+
+/// An up-signal that fired.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpSignal {
+    /// The signal and its numbers, e.g. `queue 140 > 20`.
+    pub label: String,
+    /// The worker count it asks for, or `None` while a lagging signal waits out its window.
+    pub wants: Option<u32>,
+    /// What the step is for (`for backlog`), or why it waits (`scaled up 20s ago`).
+    pub note: String,
+}
+
+/// Every up-signal that fires on `snapshot`, in the order of the signals table.
+pub fn up_signals(config: &Config, snapshot: &Snapshot) -> Vec<UpSignal> {
+    [
+        backlog(config, snapshot),
+        utilization(config, snapshot),
+        latency(config, snapshot),
+        errors(config, snapshot),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Whether every signal is in its low-load range. No latency sample is not a missing signal:
+/// an idle pool solves nothing.
+pub fn low_load(config: &Config, snapshot: &Snapshot) -> bool {
+    let latency_low = snapshot
+        .latency_p95_ms
+        .is_none_or(|ms| as_seconds(ms) < config.p95_down_s);
+    snapshot.queue_depth < config.queue_down
+        && snapshot.utilization < config.utilization_down
+        && latency_low
+        && retryable_error_rate(snapshot) < config.error_down
+}
+
+/// The workers the current load needs: the busy ones plus the backlog's share, or enough to
+/// bring utilization to its target, whichever is more. Never below `busy`.
+pub fn needed(config: &Config, snapshot: &Snapshot) -> u32 {
+    let for_backlog = backlog_target(config, snapshot);
+    let for_utilization = ceil_div(snapshot.busy, config.target_utilization);
+    for_backlog.max(for_utilization).max(snapshot.busy)
+}
+
+/// Transport and task errors: the errors fresh workers may cure.
+pub fn retryable_error_rate(snapshot: &Snapshot) -> f64 {
+    snapshot.errors.transport + snapshot.errors.task
+}
+
+/// The queue is over `queue_up`, or holds tasks with no active worker to take them.
+fn backlog(config: &Config, snapshot: &Snapshot) -> Option<UpSignal> {
+    let queue = snapshot.queue_depth;
+    let label = if queue > config.queue_up {
+        format!("queue {queue} > {}", config.queue_up)
+    } else if queue > 0 && snapshot.active_workers() == 0 {
+        format!("queue {queue} with no worker")
+    } else {
+        return None;
+    };
+    Some(UpSignal {
+        label,
+        wants: Some(backlog_target(config, snapshot)),
+        note: "for backlog".to_string(),
+    })
+}
+
+/// Utilization is over `utilization_up`: aim for `target_utilization`.
+fn utilization(config: &Config, snapshot: &Snapshot) -> Option<UpSignal> {
+    if snapshot.utilization <= config.utilization_up {
+        return None;
+    }
+    Some(UpSignal {
+        label: format!(
+            "utilization {} > {}",
+            percent(snapshot.utilization),
+            percent(config.utilization_up)
+        ),
+        wants: Some(ceil_div(snapshot.busy, config.target_utilization)),
+        note: format!("to reach {}", percent(config.target_utilization)),
+    })
+}
+
+/// The P95 solve latency is over `p95_up_s`.
+fn latency(config: &Config, snapshot: &Snapshot) -> Option<UpSignal> {
+    let p95 = as_seconds(snapshot.latency_p95_ms?);
+    if p95 <= config.p95_up_s {
+        return None;
+    }
+    let label = format!("p95 {}s > {}s", number(p95), number(config.p95_up_s));
+    Some(lagging(
+        snapshot,
+        label,
+        p95 / config.p95_up_s,
+        "for latency",
+    ))
+}
+
+/// Transport and task errors are over `error_up`.
+fn errors(config: &Config, snapshot: &Snapshot) -> Option<UpSignal> {
+    let rate = retryable_error_rate(snapshot);
+    if rate <= config.error_up {
+        return None;
+    }
+    let label = format!("errors {} > {}", percent(rate), percent(config.error_up));
+    // With error_up = 0 any error fires; step as if twice over the threshold.
+    let ratio = if config.error_up > 0.0 {
+        rate / config.error_up
+    } else {
+        MAX_PROPORTIONAL_FACTOR
+    };
+    Some(lagging(snapshot, label, ratio, "for fresh workers"))
+}
+
+/// A window-long signal: a proportional step, or a wait if the pool grew within the window
+/// (the window still holds the samples from before that step took effect).
+fn lagging(snapshot: &Snapshot, label: String, ratio: f64, purpose: &str) -> UpSignal {
+    let window_ms = u64::from(snapshot.window_ms);
+    let recent_up = snapshot.since_scale_up_ms.filter(|&ms| ms < window_ms);
+    let (wants, note) = match recent_up {
+        Some(ms) => (None, format!("scaled up {} ago", seconds(ms))),
+        None => (
+            Some(proportional(snapshot.active_workers(), ratio)),
+            purpose.to_string(),
+        ),
+    };
+    UpSignal { label, wants, note }
+}
+
+/// The busy workers plus one per `tasks_per_worker` waiting tasks.
+fn backlog_target(config: &Config, snapshot: &Snapshot) -> u32 {
+    let for_queue = snapshot.queue_depth.div_ceil(config.tasks_per_worker);
+    snapshot.busy.saturating_add(for_queue)
+}
+
+/// `current` scaled by `ratio` (capped at [`MAX_PROPORTIONAL_FACTOR`]), and at least one more.
+fn proportional(current: u32, ratio: f64) -> u32 {
+    let factor = ratio.min(MAX_PROPORTIONAL_FACTOR);
+    let scaled = (f64::from(current) * factor).ceil() as u32;
+    scaled.max(current.saturating_add(1))
+}
+
+/// `ceil(count / fraction)`, forgiving the rounding error of the division (6 / 0.6 is 10).
+fn ceil_div(count: u32, fraction: f64) -> u32 {
+    (f64::from(count) / fraction - 1e-9).ceil().max(0.0) as u32
+}
+
+/// Milliseconds as seconds.
+fn as_seconds(ms: u64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autoscaler_policy_sdk::testing;
+
+    #[test]
+    fn ceil_div_forgives_rounding() {
+        assert_eq!(ceil_div(6, 0.6), 10);
+        assert_eq!(ceil_div(7, 0.6), 12);
+        assert_eq!(ceil_div(0, 0.6), 0);
+    }
+
+    #[test]
+    fn proportional_steps_are_at_least_one_and_at_most_double() {
+        assert_eq!(proportional(10, 1.01), 11);
+        assert_eq!(proportional(10, 1.5), 15);
+        assert_eq!(proportional(10, 9.0), 20);
+        assert_eq!(proportional(0, 1.5), 1);
+    }
+
+    #[test]
+    fn needed_covers_busy_workers_and_the_backlog() {
+        let config = Config::default();
+        let snapshot = Snapshot {
+            workers: 12,
+            busy: 3,
+            queue_depth: 4,
+            ..testing::quiet()
+        };
+        // busy 3 + ceil(4 / 8) = 4; ceil(3 / 0.6) = 5.
+        assert_eq!(needed(&config, &snapshot), 5);
+    }
+
+    #[test]
+    fn no_latency_sample_still_counts_as_low_load() {
+        let config = Config::default();
+        assert!(low_load(&config, &testing::quiet()));
+        let slow = Snapshot {
+            latency_p95_ms: Some(25_000),
+            ..testing::quiet()
+        };
+        assert!(!low_load(&config, &slow));
+    }
+}
