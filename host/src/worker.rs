@@ -1,0 +1,211 @@
+//! One worker: ask for a task, solve it, write its result, repeat until told to stop.
+//!
+//! A worker checks its stop signal only while idle, so scaling down never interrupts a solve.
+//! Only the pool-wide abort (the end of a shutdown's drain) cuts a solve short, and then the
+//! task goes back to the head of the queue. Each error class gets its action: retry with
+//! backoff, fail the task with an error result, or pause the whole pool and requeue.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::dispatch::TaskRequest;
+use crate::gate::Gate;
+use crate::metrics::Recorder;
+use crate::queue::Queue;
+use crate::solver::{Action, Client};
+use crate::task::{BAD_TASK_ERROR, BadTask, Task, TaskResult};
+
+/// The error code of a task whose deadline passed before it could be solved.
+pub const DEADLINE_ERROR: &str = "ERROR_DEADLINE_EXCEEDED";
+/// First wait before retrying a task after a retryable error; it doubles up to the maximum.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+/// Longest wait between attempts to write a result while Redis is away.
+const WRITE_RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// What every worker shares.
+#[derive(Debug)]
+pub struct WorkerContext {
+    pub host_id: String,
+    pub queue: Queue,
+    pub client: Client,
+    pub recorder: Arc<Recorder>,
+    pub gate: Arc<Gate>,
+    pub requests: mpsc::Sender<TaskRequest>,
+    /// Cancelled at the end of a shutdown's drain: in-flight tasks are requeued.
+    pub abort: CancellationToken,
+    pub task_timeout: Duration,
+    pub account_pause: Duration,
+    pub retry_backoff_max: Duration,
+    /// Times a task the provider called unsolvable is submitted again before it fails.
+    pub unsolvable_resubmits: u32,
+}
+
+/// What one worker does with one task.
+enum Outcome {
+    Answer { id: String, result: TaskResult },
+    DeadLetter { reason: String },
+    Requeue,
+}
+
+/// Runs one worker until `stop` is cancelled while it is idle.
+pub async fn run(ctx: Arc<WorkerContext>, busy: Arc<AtomicBool>, stop: CancellationToken) {
+    while let Some(raw) = next_task(&ctx, &stop).await {
+        busy.store(true, Ordering::Release);
+        ctx.recorder.taken();
+        let outcome = tokio::select! {
+            outcome = handle(&ctx, &raw) => outcome,
+            _ = ctx.abort.cancelled() => Outcome::Requeue,
+        };
+        finish(&ctx, &raw, outcome).await;
+        busy.store(false, Ordering::Release);
+    }
+}
+
+/// Asks the dispatcher for a task; `None` once the worker should stop.
+async fn next_task(ctx: &WorkerContext, stop: &CancellationToken) -> Option<Vec<u8>> {
+    let (reply, task) = tokio::sync::oneshot::channel();
+    tokio::select! {
+        _ = stop.cancelled() => return None,
+        sent = ctx.requests.send(reply) => sent.ok()?,
+    }
+    tokio::select! {
+        _ = stop.cancelled() => None,
+        raw = task => raw.ok(),
+    }
+}
+
+async fn handle(ctx: &WorkerContext, raw: &[u8]) -> Outcome {
+    match Task::parse(raw) {
+        Ok(task) => solve(ctx, task).await,
+        Err(BadTask::Answerable { id, reason }) => {
+            tracing::warn!(task_id = %id, %reason, "bad task answered with an error result");
+            Outcome::Answer {
+                id,
+                result: TaskResult::Error {
+                    error: BAD_TASK_ERROR.into(),
+                },
+            }
+        }
+        Err(BadTask::Unanswerable { reason }) => {
+            tracing::warn!(%reason, "input without an id moved to the dead-letter list");
+            Outcome::DeadLetter { reason }
+        }
+    }
+}
+
+/// Solves one task, retrying what may pass, until an answer, a task error or the deadline.
+async fn solve(ctx: &WorkerContext, task: Task) -> Outcome {
+    let deadline = deadline_of(&task, ctx.task_timeout);
+    let mut backoff = RETRY_FIRST;
+    let mut resubmits = 0;
+    loop {
+        if ctx.gate.current().is_some() {
+            return Outcome::Requeue;
+        }
+        let started = Instant::now();
+        let error = match ctx.client.solve(&task.method, &task.params, deadline).await {
+            Ok(token) => {
+                ctx.recorder.solved(started.elapsed());
+                let result = TaskResult::Success { token };
+                return Outcome::Answer {
+                    id: task.id,
+                    result,
+                };
+            }
+            Err(error) => error,
+        };
+        ctx.recorder.attempt_failed(error.class());
+        let code = error.code().to_owned();
+        if error.is_unsolvable() && resubmits < ctx.unsolvable_resubmits {
+            resubmits += 1;
+            tracing::debug!(task_id = %task.id, resubmits, "unsolvable: submitting again");
+            continue;
+        }
+        match error.action() {
+            Action::FailTask => {
+                tracing::info!(task_id = %task.id, %code, "task failed");
+                return answer_error(task.id, code);
+            }
+            Action::PausePool => {
+                tracing::error!(
+                    task_id = %task.id, %code, pause = ?ctx.account_pause,
+                    "account error: pausing all submissions; the task returns to the queue"
+                );
+                ctx.gate.pause(&code, ctx.account_pause);
+                return Outcome::Requeue;
+            }
+            Action::RetryLater => {
+                if Instant::now() + backoff >= deadline {
+                    tracing::info!(task_id = %task.id, last_error = %code, "task deadline passed");
+                    return answer_error(task.id, DEADLINE_ERROR.into());
+                }
+                tracing::debug!(task_id = %task.id, %code, retry_in = ?backoff, "retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(ctx.retry_backoff_max);
+            }
+        }
+    }
+}
+
+fn answer_error(id: String, error: String) -> Outcome {
+    Outcome::Answer {
+        id,
+        result: TaskResult::Error { error },
+    }
+}
+
+/// The task's own deadline when it has one, else the configured timeout from now.
+fn deadline_of(task: &Task, timeout: Duration) -> Instant {
+    let now = Instant::now();
+    let Some(deadline_ms) = task.deadline_ms else {
+        return now + timeout;
+    };
+    let left = deadline_ms.saturating_sub(crate::clock::unix_ms());
+    now + Duration::from_millis(left).min(timeout)
+}
+
+/// Records the outcome in Redis, retrying while Redis is away; on abort the task simply stays
+/// in the processing list, where the next start recovers it.
+async fn finish(ctx: &WorkerContext, raw: &[u8], outcome: Outcome) {
+    let mut wait = Duration::from_millis(100);
+    loop {
+        let mut queue = ctx.queue.clone();
+        let written = match &outcome {
+            Outcome::Answer { id, result } => queue.complete(raw, id, result).await.map(|_| ()),
+            Outcome::DeadLetter { reason } => queue.dead_letter(raw, reason, &ctx.host_id).await,
+            Outcome::Requeue => queue.requeue(raw).await,
+        };
+        match written {
+            Ok(()) => return count(ctx, &outcome),
+            Err(e) if ctx.abort.is_cancelled() => {
+                tracing::warn!(error = %e, "left a task in the processing list for the next start");
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, retry_in = ?wait, "failed to write to Redis"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = ctx.abort.cancelled() => {}
+        }
+        wait = (wait * 2).min(WRITE_RETRY_MAX);
+    }
+}
+
+fn count(ctx: &WorkerContext, outcome: &Outcome) {
+    let totals = &ctx.recorder.totals;
+    match outcome {
+        Outcome::Answer { result, .. } => ctx.recorder.completed(result.is_success()),
+        Outcome::DeadLetter { .. } => {
+            totals.dead_lettered.fetch_add(1, Ordering::Relaxed);
+            ctx.recorder.completed(false);
+        }
+        Outcome::Requeue => {
+            totals.requeued.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
