@@ -1,0 +1,218 @@
+//! Compiling and checking policy components.
+//!
+//! One wasmtime `Engine` serves every policy the host loads: epoch interruption on (one ticker
+//! thread for the engine), a bounded wasm stack, and a cache of compiled components keyed by
+//! the SHA-256 of their bytes, so reloading bytes already seen skips compilation. Loading
+//! checks the component against the contract before anything runs, and says what is wrong in
+//! words a policy author can act on.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker, types::ComponentItem};
+use wasmtime::{Config, Engine};
+
+use super::bindings::{Policy, PolicyPre};
+use super::guest::GuestState;
+use super::limits::{EPOCH_TICK, MAX_WASM_STACK};
+use super::{CONTRACT_PACKAGE, CONTRACT_VERSION, PolicyError};
+
+/// Magic and layer bytes of a WebAssembly component and of a core module.
+const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+const MODULE_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+/// Largest policy file the host will compile.
+pub const MAX_POLICY_BYTES: usize = 32 * 1024 * 1024;
+
+/// A policy that compiled and matches the contract, ready to instantiate.
+#[derive(Clone)]
+pub struct LoadedPolicy {
+    /// What logs and the status call it: the file name, or `threshold (embedded)`.
+    pub name: String,
+    /// The first 12 hex digits of the SHA-256 of its bytes.
+    pub hash: String,
+    pub pre: PolicyPre<GuestState>,
+}
+
+impl std::fmt::Debug for LoadedPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPolicy")
+            .field("name", &self.name)
+            .field("hash", &self.hash)
+            .finish()
+    }
+}
+
+/// The host's one wasmtime engine, its linker and its compile cache.
+#[derive(Clone)]
+pub struct PolicyEngine {
+    engine: Engine,
+    linker: Arc<Linker<GuestState>>,
+    cache: Arc<Mutex<HashMap<[u8; 32], Component>>>,
+}
+
+impl std::fmt::Debug for PolicyEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyEngine").finish_non_exhaustive()
+    }
+}
+
+impl PolicyEngine {
+    /// Builds the engine and starts its epoch ticker, which stops when the engine is dropped.
+    pub fn new() -> anyhow::Result<Self> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.max_wasm_stack(MAX_WASM_STACK);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        Policy::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)?;
+        start_epoch_ticker(engine.weak());
+        Ok(Self {
+            engine,
+            linker: Arc::new(linker),
+            cache: Arc::default(),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compiles (or takes from the cache) and checks a policy.
+    pub fn load(&self, name: &str, bytes: &[u8]) -> Result<LoadedPolicy, PolicyError> {
+        check_header(bytes)?;
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        let component = self.compile(digest, bytes)?;
+        check_exports(&self.engine, &component)?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| incompatible_imports(&self.engine, &component, e))?;
+        let pre = PolicyPre::new(instance_pre).map_err(|e| PolicyError::Incompatible {
+            detail: format!("{e:#}"),
+        })?;
+        Ok(LoadedPolicy {
+            name: name.to_owned(),
+            hash: hex::encode(&digest[..6]),
+            pre,
+        })
+    }
+
+    /// Whether these bytes are already compiled.
+    pub fn is_cached(&self, bytes: &[u8]) -> bool {
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        self.lock_cache().contains_key(&digest)
+    }
+
+    fn compile(&self, digest: [u8; 32], bytes: &[u8]) -> Result<Component, PolicyError> {
+        if let Some(component) = self.lock_cache().get(&digest) {
+            return Ok(component.clone());
+        }
+        let component = Component::new(&self.engine, bytes).map_err(|e| PolicyError::Invalid {
+            detail: format!("{e:#}"),
+        })?;
+        self.lock_cache().insert(digest, component.clone());
+        Ok(component)
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Component>> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn start_epoch_ticker(engine: wasmtime::EngineWeak) {
+    let spawned = std::thread::Builder::new()
+        .name("policy-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "failed to start the policy deadline ticker");
+    }
+}
+
+/// Rejects files that cannot be a component before the compiler sees them.
+fn check_header(bytes: &[u8]) -> Result<(), PolicyError> {
+    if bytes.is_empty() {
+        return Err(PolicyError::Invalid {
+            detail: "the file is empty".into(),
+        });
+    }
+    if bytes.len() > MAX_POLICY_BYTES {
+        return Err(PolicyError::Invalid {
+            detail: format!(
+                "the file is {} bytes, more than the {MAX_POLICY_BYTES} a policy may have",
+                bytes.len()
+            ),
+        });
+    }
+    if bytes.starts_with(&MODULE_HEADER) {
+        return Err(PolicyError::CoreModule);
+    }
+    if !bytes.starts_with(&COMPONENT_HEADER) {
+        return Err(PolicyError::Invalid {
+            detail: "the file is not a WebAssembly component (wrong magic bytes)".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Names a missing or mistyped export before wasmtime's generic type check does.
+fn check_exports(engine: &Engine, component: &Component) -> Result<(), PolicyError> {
+    let ty = component.component_type();
+    let exports: HashMap<String, ComponentItem> = ty
+        .exports(engine)
+        .map(|(n, e)| (n.to_owned(), e.ty))
+        .collect();
+    for name in ["decide", "configure"] {
+        match exports.get(name) {
+            Some(ComponentItem::ComponentFunc(_)) => {}
+            Some(_) => {
+                return Err(PolicyError::Incompatible {
+                    detail: format!("its export `{name}` is not a function"),
+                });
+            }
+            None => {
+                return Err(PolicyError::MissingExport {
+                    name: name.to_owned(),
+                    found: sorted(exports.keys()),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Explains an import the host cannot satisfy, naming a contract version mismatch as such.
+fn incompatible_imports(engine: &Engine, component: &Component, e: wasmtime::Error) -> PolicyError {
+    let ty = component.component_type();
+    let contract = format!("{CONTRACT_PACKAGE}/");
+    for (name, _) in ty.imports(engine) {
+        if let Some(rest) = name.strip_prefix(&contract) {
+            let version = rest.split_once('@').map(|(_, v)| v).unwrap_or("none");
+            if version != CONTRACT_VERSION {
+                return PolicyError::ContractVersion {
+                    found: version.to_owned(),
+                };
+            }
+        }
+    }
+    let imports = sorted(ty.imports(engine).map(|(n, _)| n));
+    PolicyError::Incompatible {
+        detail: format!(
+            "the host cannot satisfy its imports ({}): {e:#}",
+            imports.join(", ")
+        ),
+    }
+}
+
+fn sorted<'a>(names: impl Iterator<Item = impl Into<String> + 'a>) -> Vec<String> {
+    let mut names: Vec<String> = names.map(Into::into).collect();
+    names.sort();
+    names
+}

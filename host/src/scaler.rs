@@ -1,0 +1,279 @@
+//! The tick: measure, ask the policy, clamp, resize the pool, report.
+//!
+//! The scaler is the only place that changes the pool's size. It never acts on a policy that
+//! failed (the pool keeps its size), never calls the policy when the queue cannot be measured
+//! (so missing metrics can never scale the pool down), and always keeps the size within
+//! `[min_workers, max_workers]`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::balance::BalanceCache;
+use crate::gate::Gate;
+use crate::metrics::{Recorder, class_index};
+use crate::policy::reload::PolicySlot;
+use crate::policy::{ErrorRates, PolicyDecision, PolicyError, Snapshot};
+use crate::pool::{Counts, Pool};
+use crate::queue::{Queue, QueueMeasure};
+use crate::solver::ErrorClass;
+use crate::status::HostStatus;
+
+/// The scaler's fixed settings.
+#[derive(Debug, Clone)]
+pub struct ScalerSettings {
+    pub host_id: String,
+    pub tick: Duration,
+    pub window: Duration,
+    pub min_workers: u32,
+    pub max_workers: u32,
+}
+
+/// What one tick saw and did; logged, published as the status, and sent to observers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TickReport {
+    pub tick: u64,
+    pub queue: Option<QueueMeasure>,
+    pub before: Counts,
+    pub target: u32,
+    pub reason: String,
+    /// The policy's failure class when it failed this tick.
+    pub failure: Option<&'static str>,
+}
+
+/// Owns the pool and decides its size every tick.
+#[derive(Debug)]
+pub struct Scaler {
+    pub pool: Pool,
+    queue: Queue,
+    recorder: Arc<Recorder>,
+    gate: Arc<Gate>,
+    balance: Arc<BalanceCache>,
+    slot: Arc<PolicySlot>,
+    settings: ScalerSettings,
+    tick: u64,
+    last_up: Option<Instant>,
+    last_down: Option<Instant>,
+    failures: u64,
+}
+
+impl Scaler {
+    pub fn new(
+        pool: Pool,
+        queue: Queue,
+        recorder: Arc<Recorder>,
+        gate: Arc<Gate>,
+        balance: Arc<BalanceCache>,
+        slot: Arc<PolicySlot>,
+        settings: ScalerSettings,
+    ) -> Self {
+        Self {
+            pool,
+            queue,
+            recorder,
+            gate,
+            balance,
+            slot,
+            settings,
+            tick: 0,
+            last_up: None,
+            last_down: None,
+            failures: 0,
+        }
+    }
+
+    /// Brings the pool to its minimum before the first tick.
+    pub fn start(&mut self) {
+        self.apply(self.settings.min_workers);
+    }
+
+    /// One full tick.
+    pub async fn tick(&mut self) -> TickReport {
+        self.tick += 1;
+        self.pool.reap();
+        let before = self.pool.counts();
+        let measured = self.queue.measure().await;
+        let (queue, target, reason, failure) = match measured {
+            Ok(queue) => {
+                let (target, reason, failure) = self.decide(queue, before).await;
+                (Some(queue), target, reason, failure)
+            }
+            Err(e) => {
+                let hold = self.clamp(before.active());
+                let reason = format!("hold: queue metrics unavailable ({e})");
+                (None, hold, reason, None)
+            }
+        };
+        self.apply(target);
+        let report = TickReport {
+            tick: self.tick,
+            queue,
+            before,
+            target,
+            reason,
+            failure,
+        };
+        self.log(&report);
+        self.publish(&report).await;
+        report
+    }
+
+    /// Asks the policy; on failure keeps the current size.
+    async fn decide(
+        &mut self,
+        queue: QueueMeasure,
+        counts: Counts,
+    ) -> (u32, String, Option<&'static str>) {
+        let snapshot = self.snapshot(queue, counts);
+        let slot = self.slot.clone();
+        let decided = tokio::task::spawn_blocking(move || {
+            slot.remember_snapshot(&snapshot);
+            slot.with_runtime(|runtime| runtime.decide(&snapshot))
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(PolicyError::Trap {
+                detail: format!("the call panicked: {e}"),
+            })
+        });
+        match decided {
+            Ok(decision) => {
+                let (target, reason) = self.clamp_decision(decision);
+                (target, reason, None)
+            }
+            Err(error) => {
+                self.failures += 1;
+                let hold = self.clamp(counts.active());
+                tracing::warn!(
+                    tick = self.tick, class = error.class(), %error,
+                    "policy failed: keeping the worker count; the next tick uses a fresh instance"
+                );
+                let reason = format!("hold: policy failed ({}): {error}", error.class());
+                (hold, reason, Some(error.class()))
+            }
+        }
+    }
+
+    fn clamp_decision(&self, decision: PolicyDecision) -> (u32, String) {
+        let target = self.clamp(decision.target);
+        if target == decision.target {
+            return (target, decision.reason);
+        }
+        tracing::warn!(
+            tick = self.tick,
+            wanted = decision.target,
+            target,
+            "policy target out of [min_workers, max_workers]: clamped"
+        );
+        let reason = format!("{} (asked {}, clamped)", decision.reason, decision.target);
+        (target, reason)
+    }
+
+    fn clamp(&self, target: u32) -> u32 {
+        target.clamp(self.settings.min_workers, self.settings.max_workers)
+    }
+
+    fn apply(&mut self, target: u32) {
+        let change = self.pool.resize(target);
+        let now = Instant::now();
+        if change > 0 {
+            self.last_up = Some(now);
+        } else if change < 0 {
+            self.last_down = Some(now);
+        }
+    }
+
+    /// Builds the policy's view of this tick.
+    pub fn snapshot(&self, queue: QueueMeasure, counts: Counts) -> Snapshot {
+        let window = self.recorder.summary();
+        let rate = |class: ErrorClass| window.error_rates[class_index(class)];
+        let since = |at: Option<Instant>| at.map(|at| millis(at.elapsed()));
+        let balance = self.balance.get();
+        Snapshot {
+            now_ms: crate::clock::unix_ms(),
+            tick_ms: u32_millis(self.settings.tick),
+            window_ms: u32_millis(self.settings.window),
+            queue_depth: queue.depth,
+            oldest_task_age_ms: queue.oldest_age_ms,
+            arrival_rate: window.arrival_rate,
+            completion_rate: window.completion_rate,
+            workers: counts.workers,
+            busy: counts.busy,
+            draining: counts.draining,
+            utilization: counts.utilization(),
+            latency_p50_ms: window.latency_p50_ms,
+            latency_p95_ms: window.latency_p95_ms,
+            attempts: window.attempts,
+            errors: ErrorRates {
+                solver_capacity: rate(ErrorClass::SolverCapacity),
+                account: rate(ErrorClass::Account),
+                task: rate(ErrorClass::Task),
+                transport: rate(ErrorClass::Transport),
+            },
+            balance_usd: balance.map(|(usd, _)| usd),
+            balance_age_ms: balance.map(|(_, age)| millis(age)),
+            submissions_paused: self.gate.current().is_some(),
+            min_workers: self.settings.min_workers,
+            max_workers: self.settings.max_workers,
+            since_scale_up_ms: since(self.last_up),
+            since_scale_down_ms: since(self.last_down),
+        }
+    }
+
+    fn log(&self, report: &TickReport) {
+        let (name, _) = self.slot.identity();
+        let depth = report.queue.map(|q| q.depth);
+        tracing::info!(
+            tick = report.tick,
+            queue = ?depth,
+            workers = report.before.workers,
+            busy = report.before.busy,
+            draining = report.before.draining,
+            target = report.target,
+            reason = %report.reason,
+            policy = %name,
+            "tick"
+        );
+    }
+
+    async fn publish(&mut self, report: &TickReport) {
+        let status = HostStatus::build(self, report);
+        let ttl = (self.settings.tick * 3).max(Duration::from_secs(10));
+        if let Err(e) = self.queue.write_status(&status.to_json(), ttl).await {
+            tracing::debug!(error = %e, "failed to publish the status");
+        }
+    }
+
+    pub fn settings(&self) -> &ScalerSettings {
+        &self.settings
+    }
+
+    pub fn slot(&self) -> &PolicySlot {
+        &self.slot
+    }
+
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    pub fn balance_usd(&self) -> Option<f64> {
+        self.balance.get().map(|(usd, _)| usd)
+    }
+
+    pub fn policy_failures(&self) -> u64 {
+        self.failures
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn u32_millis(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,239 @@
+//! Assembling a running host from its configuration, and taking it down cleanly.
+//!
+//! Start-up order: connect to Redis, return tasks a previous run of this host left in its
+//! processing list, load the policy (a bad policy or bad parameters stop the start), start the
+//! dispatcher, the balance refresher and the policy watcher, then tick until the stop signal.
+//! Shutdown stops taking tasks, lets in-flight tasks finish up to the drain deadline, returns
+//! the rest to the queue and removes nothing that is not answered.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::balance::BalanceCache;
+use crate::config::Config;
+use crate::dispatch::Dispatcher;
+use crate::gate::Gate;
+use crate::metrics::Recorder;
+use crate::policy::embedded::{DEFAULT_POLICY, DEFAULT_POLICY_NAME};
+use crate::policy::reload::{self, PolicyLoader, PolicySlot, display_name};
+use crate::policy::{Limits, PolicyEngine, params_from_toml};
+use crate::pool::Pool;
+use crate::queue::{Keys, Queue};
+use crate::scaler::{Scaler, ScalerSettings, TickReport};
+use crate::solver::{ApiKey, Client, ClientConfig};
+use crate::worker::WorkerContext;
+
+/// Tasks each idle worker may have asked for at once; more asks wait.
+const REQUEST_BACKLOG: usize = 1024;
+
+/// What a finished run did, for the demo's summary and for tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    pub ticks: u64,
+    pub taken: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub dead_lettered: u64,
+    pub peak_workers: u32,
+    /// Active workers summed over ticks, times the tick length.
+    pub worker_seconds: u64,
+    pub scale_ups: u64,
+    pub scale_downs: u64,
+}
+
+/// The policy to start with.
+#[derive(Debug, Clone)]
+pub enum PolicySource {
+    Embedded,
+    File(PathBuf),
+}
+
+/// Runs the host until `stop` is cancelled; each tick's report goes to `observer` if given.
+pub async fn run(
+    config: Config,
+    api_key: ApiKey,
+    stop: CancellationToken,
+    observer: Option<mpsc::UnboundedSender<TickReport>>,
+) -> anyhow::Result<RunSummary> {
+    let host_id = config.host_id();
+    let keys = Keys::new(&config.redis, &host_id);
+    let mut queue = Queue::connect(&config.redis.url, keys.clone(), None).await?;
+    let recovered = queue
+        .recover_orphans()
+        .await
+        .context("failed to recover tasks left in this host's processing list")?;
+    if recovered > 0 {
+        tracing::warn!(
+            recovered,
+            host_id,
+            "returned tasks left by a previous run to the queue"
+        );
+    }
+    let loader = policy_loader(&config)?;
+    let slot = Arc::new(load_policy(&config, &loader)?);
+    let client = Client::new(client_config(&config, api_key))?;
+    let background = CancellationToken::new();
+    let gate = Arc::new(Gate::default());
+    let recorder = Arc::new(Recorder::new(config.pool.window));
+    let balance = Arc::new(BalanceCache::default());
+
+    let (requests_tx, requests_rx) = mpsc::channel(REQUEST_BACKLOG);
+    let blocking = Queue::connect(&config.redis.url, keys, Some(Duration::from_secs(1))).await?;
+    let dispatcher = Dispatcher::new(blocking, requests_rx, gate.clone(), background.clone());
+    let dispatcher = tokio::spawn(dispatcher.run());
+    spawn_balance(&balance, &client, &gate, &config, &background);
+    spawn_watcher(&config, &slot, loader, &background);
+
+    let ctx = Arc::new(WorkerContext {
+        host_id: host_id.clone(),
+        queue: queue.clone(),
+        client,
+        recorder: recorder.clone(),
+        gate: gate.clone(),
+        requests: requests_tx,
+        abort: CancellationToken::new(),
+        task_timeout: config.pool.task_timeout,
+        account_pause: config.pool.account_pause,
+        retry_backoff_max: config.pool.retry_backoff_max,
+        unsolvable_resubmits: config.pool.unsolvable_resubmits,
+    });
+    let settings = ScalerSettings {
+        host_id,
+        tick: config.pool.tick,
+        window: config.pool.window,
+        min_workers: config.pool.min_workers,
+        max_workers: config.pool.max_workers,
+    };
+    let pool = Pool::new(ctx);
+    let scaler = Scaler::new(pool, queue, recorder.clone(), gate, balance, slot, settings);
+    let mut summary = tick_until(scaler, &stop, observer, &config).await;
+
+    background.cancel();
+    let _ = dispatcher.await;
+    let totals = &recorder.totals;
+    let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+    summary.taken = load(&totals.taken);
+    summary.succeeded = load(&totals.succeeded);
+    summary.failed = load(&totals.failed);
+    summary.dead_lettered = load(&totals.dead_lettered);
+    Ok(summary)
+}
+
+/// Ticks until `stop`, then drains the pool.
+async fn tick_until(
+    mut scaler: Scaler,
+    stop: &CancellationToken,
+    observer: Option<mpsc::UnboundedSender<TickReport>>,
+    config: &Config,
+) -> RunSummary {
+    let tick = config.pool.tick;
+    let mut summary = RunSummary::default();
+    scaler.start();
+    let mut ticks = tokio::time::interval(tick);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = ticks.tick() => {}
+        }
+        let report = scaler.tick().await;
+        account(&mut summary, &report, tick);
+        if let Some(observer) = &observer {
+            let _ = observer.send(report);
+        }
+    }
+    tracing::info!(drain_timeout = ?config.pool.drain_timeout, "stopping: draining the pool");
+    scaler.pool.shutdown(config.pool.drain_timeout).await;
+    summary
+}
+
+fn account(summary: &mut RunSummary, report: &TickReport, tick: Duration) {
+    let active = report.before.active();
+    summary.ticks += 1;
+    summary.peak_workers = summary.peak_workers.max(report.target).max(active);
+    summary.worker_seconds += u64::from(active) * tick.as_secs().max(1);
+    if report.target > active {
+        summary.scale_ups += 1;
+    } else if report.target < active {
+        summary.scale_downs += 1;
+    }
+}
+
+/// Loads the configured policy file, or the embedded default.
+pub fn load_policy(config: &Config, loader: &PolicyLoader) -> anyhow::Result<PolicySlot> {
+    let runtime = match &config.policy.file {
+        None => loader.runtime(DEFAULT_POLICY_NAME, DEFAULT_POLICY),
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("failed to read policy \"{}\"", path.display()))?;
+            loader.runtime(&display_name(path), &bytes)
+        }
+    };
+    let name = config
+        .policy
+        .file
+        .as_ref()
+        .map_or(DEFAULT_POLICY_NAME.to_owned(), |p| p.display().to_string());
+    let runtime = runtime.with_context(|| format!("failed to load policy \"{name}\""))?;
+    tracing::info!(policy = %runtime.policy().name, hash = %runtime.policy().hash, "policy loaded");
+    Ok(PolicySlot::new(runtime))
+}
+
+/// The engine, parameters and limits every policy of this host is loaded with.
+pub fn policy_loader(config: &Config) -> anyhow::Result<PolicyLoader> {
+    Ok(PolicyLoader {
+        engine: PolicyEngine::new().context("failed to start the policy engine")?,
+        params: params_from_toml(&config.policy.params)?,
+        limits: Limits::from_config(&config.policy),
+    })
+}
+
+fn client_config(config: &Config, api_key: ApiKey) -> ClientConfig {
+    let c = &config.captchaai;
+    ClientConfig {
+        base_url: c.url.clone(),
+        api_key,
+        first_poll_delay: c.first_poll_delay,
+        poll_interval: c.poll_interval,
+        max_polls: c.max_polls,
+        http_timeout: c.http_timeout,
+    }
+}
+
+fn spawn_balance(
+    balance: &Arc<BalanceCache>,
+    client: &Client,
+    gate: &Arc<Gate>,
+    config: &Config,
+    stop: &CancellationToken,
+) {
+    let (balance, client, gate) = (balance.clone(), client.clone(), gate.clone());
+    let stop = stop.clone();
+    let interval = config.captchaai.balance_interval;
+    let pause = config.pool.account_pause;
+    tokio::spawn(async move { balance.refresh(&client, &gate, pause, interval, stop).await });
+}
+
+fn spawn_watcher(
+    config: &Config,
+    slot: &Arc<PolicySlot>,
+    loader: PolicyLoader,
+    stop: &CancellationToken,
+) {
+    let Some(path) = config.policy.file.clone() else {
+        return;
+    };
+    let (slot, stop) = (slot.clone(), stop.clone());
+    let debounce = config.policy.reload_debounce;
+    tokio::spawn(async move {
+        if let Err(e) = reload::watch(path, slot, loader, debounce, stop).await {
+            tracing::error!(error = %e, "policy watcher stopped: reload needs a restart");
+        }
+    });
+}

@@ -1,0 +1,114 @@
+//! The status a host publishes to Redis every tick, and how `autoscaler status` shows it.
+
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::Ordering;
+
+use crate::scaler::{Scaler, TickReport};
+
+/// One host's status, as JSON under `<status_prefix><host_id>` with a TTL of three ticks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostStatus {
+    pub host_id: String,
+    pub pid: u32,
+    pub tick: u64,
+    /// When the tick ran, Unix milliseconds.
+    pub last_tick_ms: u64,
+    pub workers: u32,
+    pub busy: u32,
+    pub draining: u32,
+    pub queue_depth: Option<u32>,
+    pub target: u32,
+    pub reason: String,
+    pub min_workers: u32,
+    pub max_workers: u32,
+    pub policy: PolicyStatus,
+    /// The provider code that paused submissions, while a pause is in force.
+    pub paused_by: Option<String>,
+    pub balance_usd: Option<f64>,
+    pub tasks: TaskTotals,
+}
+
+/// The policy part of the status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyStatus {
+    pub name: String,
+    pub hash: String,
+    pub failures: u64,
+    pub last_failure: Option<String>,
+    pub reloads: u64,
+    pub last_reload_error: Option<String>,
+}
+
+/// Tasks handled since the host started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskTotals {
+    pub taken: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub dead_lettered: u64,
+    pub requeued: u64,
+}
+
+impl HostStatus {
+    pub fn build(scaler: &Scaler, report: &TickReport) -> Self {
+        let (name, hash) = scaler.slot().identity();
+        let reload = scaler.slot().status();
+        let totals = &scaler.recorder().totals;
+        let load = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
+        let settings = scaler.settings();
+        Self {
+            host_id: settings.host_id.clone(),
+            pid: std::process::id(),
+            tick: report.tick,
+            last_tick_ms: crate::clock::unix_ms(),
+            workers: report.before.workers,
+            busy: report.before.busy,
+            draining: report.before.draining,
+            queue_depth: report.queue.map(|q| q.depth),
+            target: report.target,
+            reason: report.reason.clone(),
+            min_workers: settings.min_workers,
+            max_workers: settings.max_workers,
+            policy: PolicyStatus {
+                name,
+                hash,
+                failures: scaler.policy_failures(),
+                last_failure: report.failure.map(str::to_owned),
+                reloads: reload.reloads,
+                last_reload_error: reload.last_error,
+            },
+            paused_by: scaler.gate().current().map(|p| p.code),
+            balance_usd: scaler.balance_usd(),
+            tasks: TaskTotals {
+                taken: load(&totals.taken),
+                succeeded: load(&totals.succeeded),
+                failed: load(&totals.failed),
+                dead_lettered: load(&totals.dead_lettered),
+                requeued: load(&totals.requeued),
+            },
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// One row of `autoscaler status`.
+    pub fn table_row(&self, now_ms: u64) -> String {
+        let age = now_ms.saturating_sub(self.last_tick_ms) / 1000;
+        format!(
+            "{:<20} {:>7} {:>5} {:>5} {:>6} {:>4}s  {:<24} {}",
+            self.host_id,
+            format!("{}/{}", self.workers, self.target),
+            self.busy,
+            self.queue_depth.map_or("?".into(), |d| d.to_string()),
+            self.tasks.succeeded + self.tasks.failed,
+            age,
+            format!("{} {}", self.policy.name, self.policy.hash),
+            self.reason
+        )
+    }
+
+    pub const TABLE_HEADER: &'static str =
+        "HOST                 WRK/TGT  BUSY QUEUE   DONE  AGE  POLICY                   REASON";
+}
