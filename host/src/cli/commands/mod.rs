@@ -1,0 +1,8 @@
+//! One file per subcommand.
+
+pub mod api_sim;
+pub mod demo;
+pub mod enqueue;
+pub mod policy;
+pub mod run;
+pub mod status;

@@ -1,0 +1,159 @@
+//! `autoscaler policy check FILE`: load a policy as the host would, and try it once.
+//!
+//! Prints the policy's name, hash, contract and the decision on a sample snapshot (or one
+//! given as JSON), and exits 0; or says exactly what is wrong and exits 1.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use crate::cli::{CliError, load_config};
+use crate::policy::reload::display_name;
+use crate::policy::{CONTRACT_PACKAGE, CONTRACT_VERSION, ErrorRates, Snapshot};
+use crate::service::policy_loader;
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Load a policy file as the host would and show its decision on a snapshot.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The policy component (.wasm).
+    pub file: PathBuf,
+    /// TOML config file, for `[policy.params]` and the limits.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// A snapshot as JSON (fields as in the contract, snake_case); a quiet sample by default.
+    #[arg(long)]
+    pub snapshot: Option<String>,
+}
+
+pub async fn execute(command: PolicyCommand) -> Result<(), CliError> {
+    match command {
+        PolicyCommand::Check(args) => check(args).await,
+    }
+}
+
+async fn check(args: CheckArgs) -> Result<(), CliError> {
+    let config = load_config(args.config.as_ref()).map_err(|e| CliError::Usage(e.into()))?;
+    let snapshot = match &args.snapshot {
+        Some(json) => parse_snapshot(json).map_err(CliError::Usage)?,
+        None => sample_snapshot(&config),
+    };
+    let bytes = std::fs::read(&args.file)
+        .with_context(|| format!("failed to read policy \"{}\"", args.file.display()))?;
+    let name = display_name(&args.file);
+    let loader = policy_loader(&config)?;
+    let mut runtime = loader
+        .runtime(&name, &bytes)
+        .with_context(|| format!("failed to load policy \"{}\"", args.file.display()))?;
+    let decision = runtime
+        .decide(&snapshot)
+        .with_context(|| format!("policy \"{}\" failed to decide", args.file.display()))?;
+    let policy = runtime.policy();
+    println!(
+        "policy:   {} ({} bytes, sha256 {})",
+        policy.name,
+        bytes.len(),
+        policy.hash
+    );
+    println!("contract: {CONTRACT_PACKAGE}@{CONTRACT_VERSION} (exports configure, decide)");
+    println!("decision: target {} — {}", decision.target, decision.reason);
+    if let Some(took) = runtime.last_call {
+        println!("call:     {took:?}");
+    }
+    Ok(())
+}
+
+/// A pool of 2 idle workers with an empty queue, within the config's bounds.
+pub fn sample_snapshot(config: &crate::config::Config) -> Snapshot {
+    let ms = |d: std::time::Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+    Snapshot {
+        now_ms: crate::clock::unix_ms(),
+        tick_ms: ms(config.pool.tick),
+        window_ms: ms(config.pool.window),
+        queue_depth: 0,
+        oldest_task_age_ms: None,
+        arrival_rate: 0.0,
+        completion_rate: 0.0,
+        workers: 2,
+        busy: 0,
+        draining: 0,
+        utilization: 0.0,
+        latency_p50_ms: None,
+        latency_p95_ms: None,
+        attempts: 0,
+        errors: ErrorRates {
+            solver_capacity: 0.0,
+            account: 0.0,
+            task: 0.0,
+            transport: 0.0,
+        },
+        balance_usd: Some(10.0),
+        balance_age_ms: Some(0),
+        submissions_paused: false,
+        min_workers: config.pool.min_workers,
+        max_workers: config.pool.max_workers,
+        since_scale_up_ms: None,
+        since_scale_down_ms: None,
+    }
+}
+
+/// Reads a snapshot from JSON: any field left out keeps the sample's value.
+fn parse_snapshot(json: &str) -> anyhow::Result<Snapshot> {
+    let value: serde_json::Value =
+        serde_json::from_str(json).context("--snapshot is not valid JSON")?;
+    let fields = value
+        .as_object()
+        .context("--snapshot must be a JSON object of snapshot fields")?;
+    let mut snapshot = sample_snapshot(&crate::config::Config::default());
+    for (key, v) in fields {
+        set_field(&mut snapshot, key, v)
+            .with_context(|| format!("--snapshot field {key:?} = {v}"))?;
+    }
+    Ok(snapshot)
+}
+
+fn set_field(s: &mut Snapshot, key: &str, v: &serde_json::Value) -> anyhow::Result<()> {
+    let u32_of = |v: &serde_json::Value| -> anyhow::Result<u32> {
+        let n = v.as_u64().context("expected a whole number")?;
+        u32::try_from(n).context("too large")
+    };
+    let u64_of = |v: &serde_json::Value| v.as_u64().context("expected a whole number");
+    let opt_u64 = |v: &serde_json::Value| -> anyhow::Result<Option<u64>> {
+        if v.is_null() {
+            Ok(None)
+        } else {
+            u64_of(v).map(Some)
+        }
+    };
+    let f64_of = |v: &serde_json::Value| v.as_f64().context("expected a number");
+    match key {
+        "queue_depth" => s.queue_depth = u32_of(v)?,
+        "oldest_task_age_ms" => s.oldest_task_age_ms = opt_u64(v)?,
+        "workers" => s.workers = u32_of(v)?,
+        "busy" => s.busy = u32_of(v)?,
+        "draining" => s.draining = u32_of(v)?,
+        "utilization" => s.utilization = f64_of(v)?,
+        "latency_p50_ms" => s.latency_p50_ms = opt_u64(v)?,
+        "latency_p95_ms" => s.latency_p95_ms = opt_u64(v)?,
+        "attempts" => s.attempts = u32_of(v)?,
+        "arrival_rate" => s.arrival_rate = f64_of(v)?,
+        "completion_rate" => s.completion_rate = f64_of(v)?,
+        "balance_usd" => s.balance_usd = if v.is_null() { None } else { Some(f64_of(v)?) },
+        "submissions_paused" => s.submissions_paused = v.as_bool().context("expected a boolean")?,
+        "min_workers" => s.min_workers = u32_of(v)?,
+        "max_workers" => s.max_workers = u32_of(v)?,
+        "since_scale_up_ms" => s.since_scale_up_ms = opt_u64(v)?,
+        "since_scale_down_ms" => s.since_scale_down_ms = opt_u64(v)?,
+        "transport_error_rate" => s.errors.transport = f64_of(v)?,
+        "task_error_rate" => s.errors.task = f64_of(v)?,
+        "solver_capacity_error_rate" => s.errors.solver_capacity = f64_of(v)?,
+        "account_error_rate" => s.errors.account = f64_of(v)?,
+        other => anyhow::bail!("unknown snapshot field {other:?}"),
+    }
+    Ok(())
+}

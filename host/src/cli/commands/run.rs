@@ -1,0 +1,96 @@
+//! `autoscaler run`: the pool, until SIGTERM or Ctrl-C.
+//!
+//! The first signal stops taking tasks and drains (in-flight tasks finish up to
+//! `pool.drain_timeout`, the rest return to the queue); a second signal ends the drain at once,
+//! still returning what it can.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{CliError, load_config, parse_duration};
+use crate::config::ConfigError;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// TOML config file (see the README for every key).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// A policy component to use instead of the embedded default; watched and hot-reloaded.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Overrides pool.min_workers.
+    #[arg(long)]
+    pub min_workers: Option<u32>,
+    /// Overrides pool.max_workers.
+    #[arg(long)]
+    pub max_workers: Option<u32>,
+    /// Overrides pool.tick, e.g. 10s.
+    #[arg(long, value_parser = parse_duration)]
+    pub tick: Option<Duration>,
+}
+
+pub async fn execute(args: RunArgs) -> Result<(), CliError> {
+    let config = config_from(&args).map_err(|e| CliError::Usage(e.into()))?;
+    let api_key = config
+        .api_key(|name| std::env::var(name).ok())
+        .map_err(|e| CliError::Usage(e.into()))?
+        .ok_or_else(|| {
+            CliError::Usage(anyhow::anyhow!(
+                "no CaptchaAI API key: set CAPTCHAAI_KEY, or CAPTCHAAI_KEY_FILE / \
+                 captchaai.key_file to a file holding it"
+            ))
+        })?;
+    let stop = CancellationToken::new();
+    tokio::spawn(stop_on_signals(stop.clone()));
+    tracing::info!(host_id = %config.host_id(), "starting");
+    let summary = crate::service::run(config, api_key, stop, None)
+        .await
+        .context("the pool stopped")?;
+    tracing::info!(?summary, "stopped");
+    Ok(())
+}
+
+/// The file, then the environment, then the flags; then the checks.
+fn config_from(args: &RunArgs) -> Result<crate::config::Config, ConfigError> {
+    let mut config = load_config(args.config.as_ref())?;
+    if let Some(policy) = &args.policy {
+        config.policy.file = Some(policy.clone());
+    }
+    if let Some(n) = args.min_workers {
+        config.pool.min_workers = n;
+    }
+    if let Some(n) = args.max_workers {
+        config.pool.max_workers = n;
+    }
+    if let Some(tick) = args.tick {
+        config.pool.tick = tick;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+/// Cancels `stop` on the first SIGTERM or Ctrl-C, and exits on the second.
+async fn stop_on_signals(stop: CancellationToken) {
+    wait_for_signal().await;
+    tracing::info!("stop requested: draining (signal again to stop at once)");
+    stop.cancel();
+    wait_for_signal().await;
+    tracing::warn!("second stop signal: exiting now; unanswered tasks stay in the processing list");
+    std::process::exit(130);
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
