@@ -1,0 +1,10 @@
+//! End-to-end tests: a private `redis-server`, the CaptchaAI simulator over real HTTP, real
+//! compiled policies, and the real pool or the real binary.
+
+mod support;
+
+mod demo;
+mod errors;
+mod pipeline;
+mod reload;
+mod scaling;
