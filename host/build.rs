@@ -49,6 +49,10 @@ fn build_policies(root: &Path, target_dir: &Path) {
     for name in POLICIES {
         command.args(["-p", name]);
     }
+    // Policies ship small: no debug tables (the release profile keeps line tables for the host).
+    command
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        .env("CARGO_PROFILE_RELEASE_STRIP", "true");
     // Flags meant for the host build must not leak into the guest build.
     for var in [
         "RUSTFLAGS",

@@ -22,6 +22,8 @@ pub struct Counts {
     pub busy: u32,
     /// Workers asked to stop that are finishing their task.
     pub draining: u32,
+    /// Busy workers that are not draining.
+    pub busy_active: u32,
 }
 
 impl Counts {
@@ -30,12 +32,11 @@ impl Counts {
         self.workers - self.draining
     }
 
-    /// Busy share of the active workers, 0.0 with none.
+    /// Busy share of the active workers, 0.0 with none; draining workers count in neither.
     pub fn utilization(&self) -> f64 {
-        let busy_active = self.busy.min(self.active());
         match self.active() {
             0 => 0.0,
-            active => f64::from(busy_active) / f64::from(active),
+            active => f64::from(self.busy_active.min(active)) / f64::from(active),
         }
     }
 }
@@ -73,10 +74,12 @@ impl Pool {
     pub fn counts(&self) -> Counts {
         let busy = |hs: &[Handle]| hs.iter().filter(|h| h.busy.load(Ordering::Acquire)).count();
         let to_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let busy_active = busy(&self.active);
         Counts {
             workers: to_u32(self.active.len() + self.draining.len()),
-            busy: to_u32(busy(&self.active) + busy(&self.draining)),
+            busy: to_u32(busy_active + busy(&self.draining)),
             draining: to_u32(self.draining.len()),
+            busy_active: to_u32(busy_active),
         }
     }
 

@@ -4,7 +4,13 @@
 //! failed (the pool keeps its size), never calls the policy when the queue cannot be measured
 //! (so missing metrics can never scale the pool down), and always keeps the size within
 //! `[min_workers, max_workers]`.
+//!
+//! It is generic over the pool it sizes ([`Workers`]) and the queue it measures ([`Backlog`]),
+//! so the same tick code drives the real pool on Redis and a simulated pool in virtual time.
+//! Snapshot times come from tokio's clock, anchored to the wall clock at start, so under
+//! paused time a replay's snapshots carry virtual time.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +26,56 @@ use crate::queue::{Queue, QueueMeasure};
 use crate::solver::ErrorClass;
 use crate::status::HostStatus;
 
+/// What the scaler needs from the pool it sizes.
+pub trait Workers: Send {
+    /// Forgets workers that have exited.
+    fn reap(&mut self);
+    fn counts(&self) -> Counts;
+    /// Brings the active workers to `target`; returns the change.
+    fn resize(&mut self, target: u32) -> i64;
+}
+
+/// Where the scaler measures the queue and publishes its status.
+pub trait Backlog: Send {
+    fn measure(&mut self) -> impl Future<Output = anyhow::Result<QueueMeasure>> + Send;
+    fn publish(&mut self, status: &str, ttl: Duration) -> impl Future<Output = ()> + Send;
+}
+
+impl Workers for Pool {
+    fn reap(&mut self) {
+        Pool::reap(self);
+    }
+
+    fn counts(&self) -> Counts {
+        Pool::counts(self)
+    }
+
+    fn resize(&mut self, target: u32) -> i64 {
+        Pool::resize(self, target)
+    }
+}
+
+impl Backlog for Queue {
+    async fn measure(&mut self) -> anyhow::Result<QueueMeasure> {
+        Ok(Queue::measure(self).await?)
+    }
+
+    async fn publish(&mut self, status: &str, ttl: Duration) {
+        if let Err(e) = self.write_status(status, ttl).await {
+            tracing::debug!(error = %e, "failed to publish the status");
+        }
+    }
+}
+
+/// How the scaler calls the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyCall {
+    /// On a blocking thread, so a slow policy never stalls the workers (the host).
+    Blocking,
+    /// On the calling task, for deterministic runs in virtual time (replay).
+    Inline,
+}
+
 /// The scaler's fixed settings.
 #[derive(Debug, Clone)]
 pub struct ScalerSettings {
@@ -28,6 +84,7 @@ pub struct ScalerSettings {
     pub window: Duration,
     pub min_workers: u32,
     pub max_workers: u32,
+    pub policy_call: PolicyCall,
 }
 
 /// What one tick saw and did; logged, published as the status, and sent to observers.
@@ -44,9 +101,9 @@ pub struct TickReport {
 
 /// Owns the pool and decides its size every tick.
 #[derive(Debug)]
-pub struct Scaler {
-    pub pool: Pool,
-    queue: Queue,
+pub struct Scaler<P = Pool, B = Queue> {
+    pub pool: P,
+    queue: B,
     recorder: Arc<Recorder>,
     gate: Arc<Gate>,
     balance: Arc<BalanceCache>,
@@ -56,12 +113,15 @@ pub struct Scaler {
     last_up: Option<Instant>,
     last_down: Option<Instant>,
     failures: u64,
+    /// Wall-clock time at `started`, so snapshot times follow tokio's clock.
+    epoch_ms: u64,
+    started: Instant,
 }
 
-impl Scaler {
+impl<P: Workers, B: Backlog> Scaler<P, B> {
     pub fn new(
-        pool: Pool,
-        queue: Queue,
+        pool: P,
+        queue: B,
         recorder: Arc<Recorder>,
         gate: Arc<Gate>,
         balance: Arc<BalanceCache>,
@@ -80,6 +140,8 @@ impl Scaler {
             last_up: None,
             last_down: None,
             failures: 0,
+            epoch_ms: crate::clock::unix_ms(),
+            started: Instant::now(),
         }
     }
 
@@ -126,17 +188,7 @@ impl Scaler {
         counts: Counts,
     ) -> (u32, String, Option<&'static str>) {
         let snapshot = self.snapshot(queue, counts);
-        let slot = self.slot.clone();
-        let decided = tokio::task::spawn_blocking(move || {
-            slot.remember_snapshot(&snapshot);
-            slot.with_runtime(|runtime| runtime.decide(&snapshot))
-        })
-        .await
-        .unwrap_or_else(|e| {
-            Err(PolicyError::Trap {
-                detail: format!("the call panicked: {e}"),
-            })
-        });
+        let decided = self.call_policy(snapshot).await;
         match decided {
             Ok(decision) => {
                 let (target, reason) = self.clamp_decision(decision);
@@ -152,6 +204,22 @@ impl Scaler {
                 let reason = format!("hold: policy failed ({}): {error}", error.class());
                 (hold, reason, Some(error.class()))
             }
+        }
+    }
+
+    async fn call_policy(&self, snapshot: Snapshot) -> Result<PolicyDecision, PolicyError> {
+        let slot = self.slot.clone();
+        let call = move || {
+            slot.remember_snapshot(&snapshot);
+            slot.with_runtime(|runtime| runtime.decide(&snapshot))
+        };
+        match self.settings.policy_call {
+            PolicyCall::Inline => call(),
+            PolicyCall::Blocking => tokio::task::spawn_blocking(call).await.unwrap_or_else(|e| {
+                Err(PolicyError::Trap {
+                    detail: format!("the call panicked: {e}"),
+                })
+            }),
         }
     }
 
@@ -191,7 +259,7 @@ impl Scaler {
         let since = |at: Option<Instant>| at.map(|at| millis(at.elapsed()));
         let balance = self.balance.get();
         Snapshot {
-            now_ms: crate::clock::unix_ms(),
+            now_ms: self.epoch_ms + millis(self.started.elapsed()),
             tick_ms: u32_millis(self.settings.tick),
             window_ms: u32_millis(self.settings.window),
             queue_depth: queue.depth,
@@ -240,9 +308,7 @@ impl Scaler {
     async fn publish(&mut self, report: &TickReport) {
         let status = HostStatus::build(self, report);
         let ttl = (self.settings.tick * 3).max(Duration::from_secs(10));
-        if let Err(e) = self.queue.write_status(&status.to_json(), ttl).await {
-            tracing::debug!(error = %e, "failed to publish the status");
-        }
+        self.queue.publish(&status.to_json(), ttl).await;
     }
 
     pub fn settings(&self) -> &ScalerSettings {

@@ -24,7 +24,7 @@ use crate::policy::reload::{self, PolicyLoader, PolicySlot, display_name};
 use crate::policy::{Limits, PolicyEngine, params_from_toml};
 use crate::pool::Pool;
 use crate::queue::{Keys, Queue};
-use crate::scaler::{Scaler, ScalerSettings, TickReport};
+use crate::scaler::{PolicyCall, Scaler, ScalerSettings, TickReport};
 use crate::solver::{ApiKey, Client, ClientConfig};
 use crate::worker::WorkerContext;
 
@@ -108,6 +108,7 @@ pub async fn run(
         window: config.pool.window,
         min_workers: config.pool.min_workers,
         max_workers: config.pool.max_workers,
+        policy_call: PolicyCall::Blocking,
     };
     let pool = Pool::new(ctx);
     let scaler = Scaler::new(pool, queue, recorder.clone(), gate, balance, slot, settings);

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
 
-use crate::scaler::{Scaler, TickReport};
+use crate::scaler::{Backlog, Scaler, TickReport, Workers};
 
 /// One host's status, as JSON under `<status_prefix><host_id>` with a TTL of three ticks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,7 +50,7 @@ pub struct TaskTotals {
 }
 
 impl HostStatus {
-    pub fn build(scaler: &Scaler, report: &TickReport) -> Self {
+    pub fn build<P: Workers, B: Backlog>(scaler: &Scaler<P, B>, report: &TickReport) -> Self {
         let (name, hash) = scaler.slot().identity();
         let reload = scaler.slot().status();
         let totals = &scaler.recorder().totals;
