@@ -71,7 +71,7 @@ macro_rules! export_policy {
                 }
             }
 
-    $crate::bindings::export!(__AutoscalerPolicy with_types_in $crate::bindings);
+            $crate::bindings::export! { __AutoscalerPolicy with_types_in $crate::bindings }
         };
 
         #[cfg(not(target_arch = "wasm32"))]

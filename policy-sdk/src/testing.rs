@@ -150,11 +150,13 @@ impl<P: Policy> Harness<P> {
         &self.state
     }
 
-    /// `snapshot` with `workers` active workers and the host's view of the last changes.
+    /// `snapshot` at the harness clock with `workers` active workers and the host's view of the
+    /// last changes.
     fn pool(&self, snapshot: &Snapshot, workers: u32) -> Snapshot {
         let busy = snapshot.busy.min(workers);
         let since = |at: Option<u64>| at.map(|at| self.now_ms - at);
         Snapshot {
+            now_ms: self.now_ms,
             workers,
             busy,
             draining: 0,
@@ -168,7 +170,8 @@ impl<P: Policy> Harness<P> {
     /// Applies `target` to the pool of `snapshot`; returns the new worker count.
     fn apply(&mut self, snapshot: &Snapshot, target: u32) -> u32 {
         let workers = snapshot.clamp(target);
-        let decided_at = Some(self.now_ms - u64::from(snapshot.tick_ms));
+        // `tick` has already moved the clock on: the change happened at the snapshot's time.
+        let decided_at = Some(snapshot.now_ms);
         if workers > snapshot.workers {
             self.last_up_ms = decided_at;
         } else if workers < snapshot.workers {

@@ -170,6 +170,21 @@ fn a_slow_p95_waits_a_window_after_a_scale_up() {
 }
 
 #[test]
+fn a_lasting_slow_p95_steps_up_once_per_window() {
+    let slow = Snapshot {
+        latency_p95_ms: Some(90_000),
+        ..pool(4, 2)
+    };
+    let decisions = Harness::new(policy()).follow(&slow, 8);
+    assert_eq!(targets(&decisions), [6, 6, 6, 6, 6, 6, 9, 9]);
+    assert_eq!(
+        decisions[1].reason,
+        "hold: p95 90s > 60s, scaled up 10s ago"
+    );
+    assert_eq!(decisions[6].reason, "p95 90s > 60s: +3 for latency");
+}
+
+#[test]
 fn a_fast_p95_lets_the_pool_shrink() {
     let decision = after_down_window(&Snapshot {
         latency_p95_ms: Some(12_000),
