@@ -67,6 +67,8 @@ pub const DEFAULT_POLICY_MAX_STATE_BYTES: u32 = 64 * 1024;
 pub const DEFAULT_POLICY_MAX_LOG_BYTES: u32 = 4096;
 /// Quiet time after the last change to the policy file before it is reloaded.
 pub const DEFAULT_RELOAD_DEBOUNCE: Duration = Duration::from_millis(300);
+/// Failed policy calls in a row after which the embedded default policy takes over.
+pub const DEFAULT_POLICY_FALLBACK_AFTER: u32 = 3;
 
 /// Everything `autoscaler run` needs, after the file, the environment and the flags.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -145,6 +147,8 @@ pub struct PolicyConfig {
     pub max_log_bytes: u32,
     #[serde(with = "humantime_serde")]
     pub reload_debounce: Duration,
+    /// Failed calls in a row before the embedded default takes over from `file`; 0 never.
+    pub fallback_after: u32,
     /// Handed to the policy's `configure`.
     pub params: BTreeMap<String, toml::Value>,
 }
@@ -227,6 +231,7 @@ impl Default for PolicyConfig {
             max_state_bytes: DEFAULT_POLICY_MAX_STATE_BYTES,
             max_log_bytes: DEFAULT_POLICY_MAX_LOG_BYTES,
             reload_debounce: DEFAULT_RELOAD_DEBOUNCE,
+            fallback_after: DEFAULT_POLICY_FALLBACK_AFTER,
             params: BTreeMap::new(),
         }
     }

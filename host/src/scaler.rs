@@ -97,6 +97,8 @@ pub struct TickReport {
     pub reason: String,
     /// The policy's failure class when it failed this tick.
     pub failure: Option<&'static str>,
+    /// Wall-clock time the tick took, policy call included.
+    pub elapsed: Duration,
 }
 
 /// Owns the pool and decides its size every tick.
@@ -112,7 +114,6 @@ pub struct Scaler<P = Pool, B = Queue> {
     tick: u64,
     last_up: Option<Instant>,
     last_down: Option<Instant>,
-    failures: u64,
     /// Wall-clock time at `started`, so snapshot times follow tokio's clock.
     epoch_ms: u64,
     started: Instant,
@@ -139,7 +140,6 @@ impl<P: Workers, B: Backlog> Scaler<P, B> {
             tick: 0,
             last_up: None,
             last_down: None,
-            failures: 0,
             epoch_ms: crate::clock::unix_ms(),
             started: Instant::now(),
         }
@@ -152,6 +152,7 @@ impl<P: Workers, B: Backlog> Scaler<P, B> {
 
     /// One full tick.
     pub async fn tick(&mut self) -> TickReport {
+        let started = std::time::Instant::now();
         self.tick += 1;
         self.pool.reap();
         let before = self.pool.counts();
@@ -175,6 +176,7 @@ impl<P: Workers, B: Backlog> Scaler<P, B> {
             target,
             reason,
             failure,
+            elapsed: started.elapsed(),
         };
         self.log(&report);
         self.publish(&report).await;
@@ -188,6 +190,7 @@ impl<P: Workers, B: Backlog> Scaler<P, B> {
         counts: Counts,
     ) -> (u32, String, Option<&'static str>) {
         let snapshot = self.snapshot(queue, counts);
+        let (policy, _) = self.slot.identity();
         let decided = self.call_policy(snapshot).await;
         match decided {
             Ok(decision) => {
@@ -195,10 +198,9 @@ impl<P: Workers, B: Backlog> Scaler<P, B> {
                 (target, reason, None)
             }
             Err(error) => {
-                self.failures += 1;
                 let hold = self.clamp(counts.active());
                 tracing::warn!(
-                    tick = self.tick, class = error.class(), %error,
+                    tick = self.tick, class = error.class(), %policy, %error,
                     "policy failed: keeping the worker count; the next tick uses a fresh instance"
                 );
                 let reason = format!("hold: policy failed ({}): {error}", error.class());
@@ -209,10 +211,7 @@ impl<P: Workers, B: Backlog> Scaler<P, B> {
 
     async fn call_policy(&self, snapshot: Snapshot) -> Result<PolicyDecision, PolicyError> {
         let slot = self.slot.clone();
-        let call = move || {
-            slot.remember_snapshot(&snapshot);
-            slot.with_runtime(|runtime| runtime.decide(&snapshot))
-        };
+        let call = move || slot.decide(&snapshot);
         match self.settings.policy_call {
             PolicyCall::Inline => call(),
             PolicyCall::Blocking => tokio::task::spawn_blocking(call).await.unwrap_or_else(|e| {
@@ -228,6 +227,7 @@ impl<P: Workers, B: Backlog> Scaler<P, B> {
         if target == decision.target {
             return (target, decision.reason);
         }
+        self.slot.record_clamp();
         tracing::warn!(
             tick = self.tick,
             wanted = decision.target,
@@ -332,7 +332,7 @@ impl<P: Workers, B: Backlog> Scaler<P, B> {
     }
 
     pub fn policy_failures(&self) -> u64 {
-        self.failures
+        self.slot.stats().failures
     }
 }
 

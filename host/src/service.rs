@@ -21,7 +21,7 @@ use crate::gate::Gate;
 use crate::metrics::Recorder;
 use crate::policy::embedded::{DEFAULT_POLICY, DEFAULT_POLICY_NAME};
 use crate::policy::reload::{self, PolicyLoader, PolicySlot, display_name};
-use crate::policy::{Limits, PolicyEngine, params_from_toml};
+use crate::policy::{Fallback, Limits, PolicyEngine, params_from_toml};
 use crate::pool::Pool;
 use crate::queue::{Keys, Queue};
 use crate::scaler::{PolicyCall, Scaler, ScalerSettings, TickReport};
@@ -75,7 +75,7 @@ pub async fn run(
         );
     }
     let loader = policy_loader(&config)?;
-    let slot = Arc::new(load_policy(&config, &loader)?);
+    let slot = Arc::new(load_policy_off_runtime(&config, &loader).await?);
     let client = Client::new(client_config(&config, api_key))?;
     let background = CancellationToken::new();
     let gate = Arc::new(Gate::default());
@@ -166,7 +166,8 @@ fn account(summary: &mut RunSummary, report: &TickReport, tick: Duration) {
     }
 }
 
-/// Loads the configured policy file, or the embedded default.
+/// Loads the configured policy file, or the embedded default; a file falls back to the
+/// embedded default after `policy.fallback_after` failed calls in a row.
 pub fn load_policy(config: &Config, loader: &PolicyLoader) -> anyhow::Result<PolicySlot> {
     let runtime = match &config.policy.file {
         None => loader.runtime(DEFAULT_POLICY_NAME, DEFAULT_POLICY),
@@ -183,7 +184,25 @@ pub fn load_policy(config: &Config, loader: &PolicyLoader) -> anyhow::Result<Pol
         .map_or(DEFAULT_POLICY_NAME.to_owned(), |p| p.display().to_string());
     let runtime = runtime.with_context(|| format!("failed to load policy \"{name}\""))?;
     tracing::info!(policy = %runtime.policy().name, hash = %runtime.policy().hash, "policy loaded");
-    Ok(PolicySlot::new(runtime))
+    let slot = PolicySlot::new(runtime);
+    if config.policy.file.is_none() {
+        return Ok(slot);
+    }
+    let fallback = Fallback::prepared(config.policy.fallback_after, loader.clone());
+    Ok(slot.with_fallback(fallback))
+}
+
+/// [`load_policy`] on a blocking thread, as every policy call is made: a guest that writes to
+/// stdout or stderr in `configure` blocks inside WASI, which must not happen on a runtime
+/// thread.
+async fn load_policy_off_runtime(
+    config: &Config,
+    loader: &PolicyLoader,
+) -> anyhow::Result<PolicySlot> {
+    let (config, loader) = (config.clone(), loader.clone());
+    tokio::task::spawn_blocking(move || load_policy(&config, &loader))
+        .await
+        .context("loading the policy panicked")?
 }
 
 /// The engine, parameters and limits every policy of this host is loaded with.

@@ -1,8 +1,10 @@
 //! The status a host publishes to Redis every tick, and how `autoscaler status` shows it.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
+use crate::policy::PolicyStats;
 use crate::scaler::{Backlog, Scaler, TickReport, Workers};
 
 /// One host's status, as JSON under `<status_prefix><host_id>` with a TTL of three ticks.
@@ -34,9 +36,28 @@ pub struct PolicyStatus {
     pub name: String,
     pub hash: String,
     pub failures: u64,
+    /// The class and message of the latest failure, this tick's or an earlier one.
     pub last_failure: Option<String>,
     pub reloads: u64,
     pub last_reload_error: Option<String>,
+    #[serde(default)]
+    pub calls: u64,
+    #[serde(default)]
+    pub consecutive_failures: u32,
+    #[serde(default)]
+    pub failures_by_class: BTreeMap<String, u64>,
+    /// When the policy was last called, Unix milliseconds.
+    #[serde(default)]
+    pub last_call_ms: Option<u64>,
+    /// How long that call took, in microseconds.
+    #[serde(default)]
+    pub last_call_micros: Option<u64>,
+    /// Decisions outside `[min_workers, max_workers]` that were clamped.
+    #[serde(default)]
+    pub clamped: u64,
+    /// Why the embedded default policy stands in for the configured file, while it does.
+    #[serde(default)]
+    pub fallback: Option<String>,
 }
 
 /// Tasks handled since the host started.
@@ -49,10 +70,30 @@ pub struct TaskTotals {
     pub requeued: u64,
 }
 
+impl PolicyStatus {
+    fn new(name: String, hash: String, stats: PolicyStats) -> Self {
+        Self {
+            name,
+            hash,
+            failures: stats.failures,
+            last_failure: stats.last_failure,
+            reloads: stats.reloads,
+            last_reload_error: stats.last_reload_error,
+            calls: stats.calls,
+            consecutive_failures: stats.consecutive_failures,
+            failures_by_class: stats.failures_by_class,
+            last_call_ms: stats.last_call_at_ms,
+            last_call_micros: stats.last_call_micros,
+            clamped: stats.clamped,
+            fallback: stats.fallback,
+        }
+    }
+}
+
 impl HostStatus {
     pub fn build<P: Workers, B: Backlog>(scaler: &Scaler<P, B>, report: &TickReport) -> Self {
         let (name, hash) = scaler.slot().identity();
-        let reload = scaler.slot().status();
+        let stats = scaler.slot().stats();
         let totals = &scaler.recorder().totals;
         let load = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
         let settings = scaler.settings();
@@ -69,14 +110,7 @@ impl HostStatus {
             reason: report.reason.clone(),
             min_workers: settings.min_workers,
             max_workers: settings.max_workers,
-            policy: PolicyStatus {
-                name,
-                hash,
-                failures: scaler.policy_failures(),
-                last_failure: report.failure.map(str::to_owned),
-                reloads: reload.reloads,
-                last_reload_error: reload.last_error,
-            },
+            policy: PolicyStatus::new(name, hash, stats),
             paused_by: scaler.gate().current().map(|p| p.code),
             balance_usd: scaler.balance_usd(),
             tasks: TaskTotals {

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod containment;
 mod demo;
 mod errors;
 mod pipeline;

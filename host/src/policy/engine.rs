@@ -7,6 +7,9 @@
 //! words a policy author can act on.
 
 use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
@@ -31,6 +34,11 @@ pub struct LoadedPolicy {
     pub name: String,
     /// The first 12 hex digits of the SHA-256 of its bytes.
     pub hash: String,
+    /// The component's exports and imports, sorted by name.
+    pub exports: Vec<String>,
+    pub imports: Vec<String>,
+    /// The contract version named by its imports; `None` if it imports no contract interface.
+    pub contract: Option<String>,
     pub pre: PolicyPre<GuestState>,
 }
 
@@ -49,6 +57,7 @@ pub struct PolicyEngine {
     engine: Engine,
     linker: Arc<Linker<GuestState>>,
     cache: Arc<Mutex<HashMap<[u8; 32], Component>>>,
+    compiles: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for PolicyEngine {
@@ -72,6 +81,7 @@ impl PolicyEngine {
             engine,
             linker: Arc::new(linker),
             cache: Arc::default(),
+            compiles: Arc::default(),
         })
     }
 
@@ -92,11 +102,24 @@ impl PolicyEngine {
         let pre = PolicyPre::new(instance_pre).map_err(|e| PolicyError::Incompatible {
             detail: format!("{e:#}"),
         })?;
+        let ty = component.component_type();
+        let imports = sorted(ty.imports(&self.engine).map(|(n, _)| n));
         Ok(LoadedPolicy {
             name: name.to_owned(),
             hash: hex::encode(&digest[..6]),
+            exports: sorted(ty.exports(&self.engine).map(|(n, _)| n)),
+            contract: imports
+                .iter()
+                .find_map(|n| contract_version(n))
+                .map(str::to_owned),
+            imports,
             pre,
         })
+    }
+
+    /// How many components this engine has compiled (cache hits excluded).
+    pub fn compiles(&self) -> u64 {
+        self.compiles.load(Ordering::Relaxed)
     }
 
     /// Whether these bytes are already compiled.
@@ -112,6 +135,7 @@ impl PolicyEngine {
         let component = Component::new(&self.engine, bytes).map_err(|e| PolicyError::Invalid {
             detail: format!("{e:#}"),
         })?;
+        self.compiles.fetch_add(1, Ordering::Relaxed);
         self.lock_cache().insert(digest, component.clone());
         Ok(component)
     }
@@ -134,6 +158,33 @@ fn start_epoch_ticker(engine: wasmtime::EngineWeak) {
     if let Err(e) = spawned {
         tracing::error!(error = %e, "failed to start the policy deadline ticker");
     }
+}
+
+/// Reads a policy file, refusing one too large to be a policy before reading it whole.
+pub fn read_policy(path: &Path) -> Result<Vec<u8>, ReadError> {
+    let file = std::fs::File::open(path)?;
+    let limit = MAX_POLICY_BYTES as u64;
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge);
+    }
+    Ok(bytes)
+}
+
+/// Why a policy file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("failed to read the file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the file is larger than the {MAX_POLICY_BYTES} bytes a policy may have")]
+    TooLarge,
+}
+
+/// The contract version in an import name such as `autoscaler:policy/log@0.1.0`.
+fn contract_version(import: &str) -> Option<&str> {
+    let rest = import.strip_prefix(CONTRACT_PACKAGE)?.strip_prefix('/')?;
+    Some(rest.split_once('@').map_or("none", |(_, version)| version))
 }
 
 /// Rejects files that cannot be a component before the compiler sees them.
@@ -191,15 +242,13 @@ fn check_exports(engine: &Engine, component: &Component) -> Result<(), PolicyErr
 /// Explains an import the host cannot satisfy, naming a contract version mismatch as such.
 fn incompatible_imports(engine: &Engine, component: &Component, e: wasmtime::Error) -> PolicyError {
     let ty = component.component_type();
-    let contract = format!("{CONTRACT_PACKAGE}/");
     for (name, _) in ty.imports(engine) {
-        if let Some(rest) = name.strip_prefix(&contract) {
-            let version = rest.split_once('@').map(|(_, v)| v).unwrap_or("none");
-            if version != CONTRACT_VERSION {
-                return PolicyError::ContractVersion {
-                    found: version.to_owned(),
-                };
-            }
+        if let Some(version) = contract_version(name)
+            && version != CONTRACT_VERSION
+        {
+            return PolicyError::ContractVersion {
+                found: version.to_owned(),
+            };
         }
     }
     let imports = sorted(ty.imports(engine).map(|(n, _)| n));
@@ -215,4 +264,50 @@ fn sorted<'a>(names: impl Iterator<Item = impl Into<String> + 'a>) -> Vec<String
     let mut names: Vec<String> = names.map(Into::into).collect();
     names.sort();
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::embedded::{DEFAULT_POLICY, built_policy_path};
+
+    #[test]
+    fn loading_the_same_bytes_again_does_not_compile_again() {
+        let engine = PolicyEngine::new().expect("engine");
+        assert!(!engine.is_cached(DEFAULT_POLICY));
+        engine.load("first", DEFAULT_POLICY).expect("loads");
+        engine.load("second", DEFAULT_POLICY).expect("loads again");
+        assert!(engine.is_cached(DEFAULT_POLICY));
+        assert_eq!(engine.compiles(), 1);
+    }
+
+    #[test]
+    fn a_loaded_policy_names_its_contract_and_exports() {
+        let engine = PolicyEngine::new().expect("engine");
+        let policy = engine.load("threshold", DEFAULT_POLICY).expect("loads");
+        assert_eq!(policy.contract.as_deref(), Some(CONTRACT_VERSION));
+        assert_eq!(policy.exports, ["configure", "decide"]);
+    }
+
+    #[test]
+    fn a_newer_contract_is_named_with_both_versions() {
+        let engine = PolicyEngine::new().expect("engine");
+        let bytes = std::fs::read(built_policy_path("newer_contract")).expect("fixture");
+        let error = engine.load("newer", &bytes).expect_err("refused");
+        assert_eq!(
+            error,
+            PolicyError::ContractVersion {
+                found: "0.2.0".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_file_over_the_size_limit_is_refused_unread() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("big.wasm");
+        let file = std::fs::File::create(&path).expect("create");
+        file.set_len(MAX_POLICY_BYTES as u64 + 1).expect("grow");
+        assert!(matches!(read_policy(&path), Err(ReadError::TooLarge)));
+    }
 }

@@ -1,8 +1,9 @@
 //! Scaling policies: WebAssembly components that turn a snapshot into a target worker count.
 //!
 //! `engine` compiles and checks components, `runtime` calls one under limits and contains its
-//! failures, `reload` watches a policy file and swaps a new policy in only once it has
-//! worked, and `embedded` holds the default policy built into the binary.
+//! failures, `slot` holds the policy in force (counting its failures and falling back to the
+//! default after too many), `reload` watches a policy file and swaps a new policy in only once
+//! it has worked, and `embedded` holds the default policy built into the binary.
 
 pub mod embedded;
 pub mod engine;
@@ -10,12 +11,14 @@ pub mod guest;
 pub mod limits;
 pub mod reload;
 pub mod runtime;
+pub mod slot;
 
 use std::time::Duration;
 
 pub use engine::{LoadedPolicy, PolicyEngine};
 pub use limits::Limits;
 pub use runtime::{PolicyDecision, PolicyRuntime, params_from_toml};
+pub use slot::{Fallback, PolicyLoader, PolicySlot, PolicyStats};
 
 /// The host side of the contract in `wit/`.
 pub mod bindings {
@@ -49,8 +52,9 @@ pub enum PolicyError {
     )]
     MissingExport { name: String, found: Vec<String> },
     #[error(
-        "it was built against contract {CONTRACT_PACKAGE}@{found}, but this host speaks \
-         @{CONTRACT_VERSION}: rebuild it with a matching policy SDK"
+        "it was built against contract {CONTRACT_PACKAGE}@{found}, but this host expects \
+         {CONTRACT_PACKAGE}@{CONTRACT_VERSION}: rebuild it with the policy SDK for \
+         {CONTRACT_VERSION}"
     )]
     ContractVersion { found: String },
     #[error("it does not match contract {CONTRACT_PACKAGE}@{CONTRACT_VERSION}: {detail}")]

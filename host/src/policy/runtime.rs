@@ -173,9 +173,12 @@ fn flush_log(store: &Store<GuestState>, policy: &str) {
     }
 }
 
-/// Names what went wrong in a failed call: timeout, out of memory, or another trap.
+/// Names what went wrong in a failed call: timeout, out of memory, or another trap (by its
+/// trap code alone: the wasm backtrace is noise in a log line, and the guest's own panic
+/// message has already gone to the log through its stderr).
 fn classify(error: wasmtime::Error, store: &Store<GuestState>, limits: &Limits) -> PolicyError {
-    if let Some(wasmtime::Trap::Interrupt) = error.downcast_ref::<wasmtime::Trap>() {
+    let trap = error.downcast_ref::<wasmtime::Trap>();
+    if let Some(wasmtime::Trap::Interrupt) = trap {
         return PolicyError::Timeout {
             deadline: limits.cpu_deadline,
         };
@@ -185,9 +188,11 @@ fn classify(error: wasmtime::Error, store: &Store<GuestState>, limits: &Limits) 
             limit_mib: limits.memory_mib,
         };
     }
-    PolicyError::Trap {
-        detail: format!("{error:#}"),
-    }
+    let detail = match trap {
+        Some(trap) => trap.to_string(),
+        None => format!("{error:#}"),
+    };
+    PolicyError::Trap { detail }
 }
 
 /// Turns the `[policy.params]` table into the contract's parameter list.

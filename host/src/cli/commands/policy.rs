@@ -1,7 +1,9 @@
 //! `autoscaler policy check FILE`: load a policy as the host would, and try it once.
 //!
-//! Prints the policy's name, hash, contract and the decision on a sample snapshot (or one
-//! given as JSON), and exits 0; or says exactly what is wrong and exits 1.
+//! Prints the policy's name, hash, contract version, exports and the decision on a sample
+//! snapshot (or one given as JSON), and exits 0; or says exactly what is wrong (the missing
+//! export, the contract version expected and found, a core module and how to build a
+//! component, why `configure` rejected the parameters, how a call failed) and exits 1.
 
 use std::path::PathBuf;
 
@@ -9,8 +11,9 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use crate::cli::{CliError, load_config};
+use crate::policy::engine::read_policy;
 use crate::policy::reload::display_name;
-use crate::policy::{CONTRACT_PACKAGE, CONTRACT_VERSION, ErrorRates, Snapshot};
+use crate::policy::{CONTRACT_PACKAGE, ErrorRates, PolicyDecision, PolicyRuntime, Snapshot};
 use crate::service::policy_loader;
 
 #[derive(Debug, Subcommand)]
@@ -43,29 +46,50 @@ async fn check(args: CheckArgs) -> Result<(), CliError> {
         Some(json) => parse_snapshot(json).map_err(CliError::Usage)?,
         None => sample_snapshot(&config),
     };
-    let bytes = std::fs::read(&args.file)
-        .with_context(|| format!("failed to read policy \"{}\"", args.file.display()))?;
-    let name = display_name(&args.file);
     let loader = policy_loader(&config)?;
+    // Off the async threads, as the host calls policies: a guest's blocking writes to stdout
+    // or stderr enter tokio, which must not happen on a runtime thread.
+    let checked = tokio::task::spawn_blocking(move || try_policy(&args.file, &loader, &snapshot))
+        .await
+        .context("the policy check panicked")?;
+    Ok(checked?)
+}
+
+/// Loads the file as the host would and asks it for one decision; prints what it found.
+fn try_policy(
+    path: &std::path::Path,
+    loader: &crate::policy::PolicyLoader,
+    snapshot: &Snapshot,
+) -> anyhow::Result<()> {
+    let file = path.display();
+    let bytes = read_policy(path).with_context(|| format!("failed to load policy \"{file}\""))?;
     let mut runtime = loader
-        .runtime(&name, &bytes)
-        .with_context(|| format!("failed to load policy \"{}\"", args.file.display()))?;
+        .runtime(&display_name(path), &bytes)
+        .with_context(|| format!("failed to load policy \"{file}\""))?;
     let decision = runtime
-        .decide(&snapshot)
-        .with_context(|| format!("policy \"{}\" failed to decide", args.file.display()))?;
+        .decide(snapshot)
+        .with_context(|| format!("policy \"{file}\" failed to decide"))?;
+    print_report(&runtime, bytes.len(), &decision);
+    Ok(())
+}
+
+fn print_report(runtime: &PolicyRuntime, size: usize, decision: &PolicyDecision) {
     let policy = runtime.policy();
+    let contract = policy
+        .contract
+        .as_deref()
+        .unwrap_or("(imports no contract interface)");
     println!(
-        "policy:   {} ({} bytes, sha256 {})",
-        policy.name,
-        bytes.len(),
-        policy.hash
+        "policy:   {} ({size} bytes, sha256 {})",
+        policy.name, policy.hash
     );
-    println!("contract: {CONTRACT_PACKAGE}@{CONTRACT_VERSION} (exports configure, decide)");
+    println!("contract: {CONTRACT_PACKAGE}@{contract}");
+    println!("exports:  {}", policy.exports.join(", "));
+    println!("imports:  {}", policy.imports.join(", "));
     println!("decision: target {} — {}", decision.target, decision.reason);
     if let Some(took) = runtime.last_call {
         println!("call:     {took:?}");
     }
-    Ok(())
 }
 
 /// A pool of 2 idle workers with an empty queue, within the config's bounds.

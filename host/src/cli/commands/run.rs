@@ -1,4 +1,5 @@
-//! `autoscaler run`: the pool, until SIGTERM or Ctrl-C.
+//! `autoscaler run`: the pool, until SIGTERM or Ctrl-C. SIGHUP reloads the policy file, even
+//! when its bytes did not change (the watcher in `policy::reload` handles it).
 //!
 //! The first signal stops taking tasks and drains (in-flight tasks finish up to
 //! `pool.drain_timeout`, the rest return to the queue); a second signal ends the drain at once,
