@@ -7,5 +7,6 @@ mod containment;
 mod demo;
 mod errors;
 mod pipeline;
+mod policy_check;
 mod reload;
 mod scaling;
