@@ -7,7 +7,7 @@
 //! `policy.fallback_after` failures in a row the embedded default policy takes over, and a
 //! good file brings the configured policy back.
 
-mod harness;
+pub mod harness;
 mod load;
 mod output;
 

@@ -1,5 +1,9 @@
 //! Hot reload in the real binary: a renamed-in policy takes over within two ticks in the same
-//! process, and a corrupt file is refused while the running policy keeps deciding.
+//! process, a corrupt file is refused while the running policy keeps deciding, and SIGHUP
+//! forces a reload of unchanged bytes (from the compile cache). `editors` covers the other
+//! ways files change, in process.
+
+mod editors;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -181,5 +185,54 @@ async fn a_renamed_policy_takes_over_within_two_ticks_and_a_corrupt_one_is_refus
         results + queued,
         300,
         "nothing lost across reloads and the stop"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_policy_even_when_its_bytes_are_unchanged() {
+    let redis = RedisServer::start();
+    let sim = support::fast_sim(support::fast_sim_config()).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policy = dir.path().join("policy.wasm");
+    std::fs::copy(built_policy_path("static"), &policy).expect("write policy");
+    let mut conn = redis::Client::open(redis.url())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let mut host = spawn_host(dir.path(), &sim.base_url(), &redis.url(), &policy);
+    let pid = host.id().to_string();
+
+    let first = wait_status(&mut conn, Duration::from_secs(30), |s| {
+        s["tick"].as_u64() >= Some(2)
+    })
+    .await
+    .expect("the host publishes its status");
+    assert_eq!(first["policy"]["reloads"], 0);
+    let _ = Command::new("kill").args(["-HUP", &pid]).status();
+    let reloaded = wait_status(&mut conn, Duration::from_secs(10), |s| {
+        s["policy"]["reloads"] == 1
+    })
+    .await
+    .expect("SIGHUP reloads the policy");
+    assert_eq!(reloaded["policy"]["hash"], first["policy"]["hash"]);
+    assert!(
+        host.try_wait().expect("wait").is_none(),
+        "SIGHUP does not stop the host"
+    );
+
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let exit = tokio::task::spawn_blocking(move || host.wait())
+        .await
+        .expect("join");
+    assert!(exit.expect("exit status").success());
+    let log = std::fs::read_to_string(dir.path().join("host.log")).expect("log");
+    let swap = log
+        .lines()
+        .find(|line| line.contains("policy swapped in"))
+        .unwrap_or_else(|| panic!("the swap is logged:\n{log}"));
+    assert!(
+        swap.contains("cached=true"),
+        "unchanged bytes are not compiled again: {swap}"
     );
 }

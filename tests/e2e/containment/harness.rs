@@ -51,11 +51,21 @@ impl Host {
         params: &[(&str, toml::Value)],
         tweak: impl FnOnce(&mut Config),
     ) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let policy = policy_file(dir.path(), fixture, name);
+        Self::start_on(dir, policy, params, tweak).await
+    }
+
+    /// Starts the host on the policy file `policy`, which the caller laid out in `dir`.
+    pub async fn start_on(
+        dir: tempfile::TempDir,
+        policy: PathBuf,
+        params: &[(&str, toml::Value)],
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         capture_logs();
         let redis = RedisServer::start();
         let sim = support::fast_sim(support::fast_sim_config()).await;
-        let dir = tempfile::tempdir().expect("temp dir");
-        let policy = policy_file(dir.path(), fixture, name);
         let mut config = support::fast_config(&redis.url(), &sim.base_url());
         config.pool.max_workers = 20;
         config.policy.file = Some(policy.clone());
