@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use crate::observe::MetricsConfig;
 use crate::solver::ApiKey;
 
 /// Redis the host talks to when neither the file nor `REDIS_URL` names one.
@@ -80,6 +81,12 @@ pub struct Config {
     pub captchaai: CaptchaAiConfig,
     pub pool: PoolConfig,
     pub policy: PolicyConfig,
+    /// `[metrics]`: where `/metrics`, `/healthz` and `/status` are served (see [`MetricsConfig`]).
+    pub metrics: MetricsConfig,
+    /// Set by `autoscaler run --dry-run`, not by the file: the pool stays at this size while
+    /// the policy's target is only reported.
+    #[serde(skip)]
+    pub dry_run: Option<u32>,
 }
 
 /// `[redis]`: where tasks come from and results go.

@@ -4,7 +4,8 @@
 //! [`worker`]s of the [`pool`]; workers solve them through the [`solver`] and write results
 //! through the [`queue`]. Every tick the [`scaler`] builds a snapshot from the queue and the
 //! [`metrics`], asks the [`policy`] for a target, clamps it and resizes the pool.
-//! [`service`] wires it all together; [`cli`] is the command line.
+//! [`observe`] exports what each tick saw and did to Prometheus. [`service`] wires it all
+//! together; [`cli`] is the command line.
 
 pub mod balance;
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod dispatch;
 pub mod gate;
 pub mod metrics;
+pub mod observe;
 pub mod policy;
 pub mod pool;
 pub mod queue;

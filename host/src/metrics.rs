@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use prometheus_client::metrics::histogram::Histogram as ExportHistogram;
 use tokio::time::Instant;
 
 use crate::solver::ErrorClass;
@@ -20,8 +21,14 @@ use crate::solver::ErrorClass;
 const BUCKETS_PER_WINDOW: u32 = 60;
 /// Longest latency a histogram records exactly; longer ones are clamped to it.
 const MAX_LATENCY_MS: u64 = 30 * 60 * 1000;
+/// Upper bounds, in seconds, of the exported solve latency histogram's buckets: image tasks
+/// answer in a second or two, tokens in 15–60 s, and a token is useless after about two minutes.
+const SOLVE_LATENCY_BUCKETS: [f64; 16] = [
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0,
+];
 
-/// Counts since the host started, for the status, the demo's summary and Prometheus.
+/// Counts since the host started, for the status, the demo's summary and Prometheus. `failed`
+/// counts every task that ended without a success, dead letters included.
 #[derive(Debug, Default)]
 pub struct Totals {
     pub taken: AtomicU64,
@@ -58,6 +65,8 @@ pub fn class_index(class: ErrorClass) -> usize {
 pub struct Recorder {
     window: Mutex<Window>,
     pub totals: Totals,
+    /// Every solve since start, for Prometheus (the window keeps its own, for the policy).
+    solve_latency: ExportHistogram,
 }
 
 #[derive(Debug)]
@@ -87,6 +96,7 @@ impl Recorder {
                 buckets: VecDeque::new(),
             }),
             totals: Totals::default(),
+            solve_latency: ExportHistogram::new(SOLVE_LATENCY_BUCKETS),
         }
     }
 
@@ -109,6 +119,7 @@ impl Recorder {
 
     /// An attempt at the provider returned an answer after `latency`.
     pub fn solved(&self, latency: Duration) {
+        self.solve_latency.observe(latency.as_secs_f64());
         let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
         self.with_bucket(|b| {
             b.attempts += 1;
@@ -122,6 +133,11 @@ impl Recorder {
             b.attempts += 1;
             b.errors[class_index(class)] += 1;
         });
+    }
+
+    /// Solve latencies since start, in seconds; clones share the same counts.
+    pub fn solve_latency(&self) -> &ExportHistogram {
+        &self.solve_latency
     }
 
     /// Summarises the events of the last window.

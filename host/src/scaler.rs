@@ -3,7 +3,9 @@
 //! The scaler is the only place that changes the pool's size. It never acts on a policy that
 //! failed (the pool keeps its size), never calls the policy when the queue cannot be measured
 //! (so missing metrics can never scale the pool down), and always keeps the size within
-//! `[min_workers, max_workers]`.
+//! `[min_workers, max_workers]`. In a dry run it measures and asks the policy as usual and
+//! reports the target, but keeps the pool at a fixed size. An optional [`TickObserver`] (the
+//! host's metrics) receives every tick.
 //!
 //! It is generic over the pool it sizes ([`Workers`]) and the queue it measures ([`Backlog`]),
 //! so the same tick code drives the real pool on Redis and a simulated pool in virtual time.
@@ -19,6 +21,7 @@ use tokio::time::Instant;
 use crate::balance::BalanceCache;
 use crate::gate::Gate;
 use crate::metrics::{Recorder, class_index};
+use crate::observe::decision::{self, Direction};
 use crate::policy::reload::PolicySlot;
 use crate::policy::{ErrorRates, PolicyDecision, PolicyError, Snapshot};
 use crate::pool::{Counts, Pool};
@@ -88,7 +91,7 @@ pub struct ScalerSettings {
 }
 
 /// What one tick saw and did; logged, published as the status, and sent to observers.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct TickReport {
     pub tick: u64,
     pub queue: Option<QueueMeasure>,
@@ -99,6 +102,13 @@ pub struct TickReport {
     pub failure: Option<&'static str>,
     /// Wall-clock time the tick took, policy call included.
     pub elapsed: Duration,
+}
+
+/// Receives what each tick saw and did: the host's telemetry. Optional, so a replay in virtual
+/// time runs the same scaler without one.
+pub trait TickObserver: std::fmt::Debug + Send + Sync {
+    /// `snapshot` is the policy's view, `None` when the queue could not be measured.
+    fn observe(&self, report: &TickReport, snapshot: Option<&Snapshot>, status: &HostStatus);
 }
 
 /// Owns the pool and decides its size every tick.
@@ -117,6 +127,11 @@ pub struct Scaler<P = Pool, B = Queue> {
     /// Wall-clock time at `started`, so snapshot times follow tokio's clock.
     epoch_ms: u64,
     started: Instant,
+    observer: Option<Arc<dyn TickObserver>>,
+    /// In a dry run, the size the pool keeps whatever the policy says.
+    dry_run: Option<u32>,
+    /// The snapshot the policy saw this tick, for the observer.
+    seen: Option<Snapshot>,
 }
 
 impl<P: Workers, B: Backlog> Scaler<P, B> {
@@ -142,18 +157,40 @@ impl<P: Workers, B: Backlog> Scaler<P, B> {
             last_down: None,
             epoch_ms: crate::clock::unix_ms(),
             started: Instant::now(),
+            observer: None,
+            dry_run: None,
+            seen: None,
         }
     }
 
-    /// Brings the pool to its minimum before the first tick.
+    /// Sends every tick to `observer` as well (the host's metrics).
+    pub fn with_observer(mut self, observer: Arc<dyn TickObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Keeps the pool at `workers` whatever the policy says. The policy is still asked every
+    /// tick, and its clamped target is logged, published and observed as the target.
+    pub fn with_dry_run(mut self, workers: u32) -> Self {
+        self.dry_run = Some(workers);
+        self
+    }
+
+    /// The pool size a dry run keeps; `None` when the scaler acts on its decisions.
+    pub fn dry_run(&self) -> Option<u32> {
+        self.dry_run
+    }
+
+    /// Brings the pool to its minimum (or a dry run's size) before the first tick.
     pub fn start(&mut self) {
-        self.apply(self.settings.min_workers);
+        self.apply(self.dry_run.unwrap_or(self.settings.min_workers));
     }
 
     /// One full tick.
     pub async fn tick(&mut self) -> TickReport {
         let started = std::time::Instant::now();
         self.tick += 1;
+        self.seen = None;
         self.pool.reap();
         let before = self.pool.counts();
         let measured = self.queue.measure().await;
@@ -168,7 +205,7 @@ impl<P: Workers, B: Backlog> Scaler<P, B> {
                 (None, hold, reason, None)
             }
         };
-        self.apply(target);
+        self.apply(self.dry_run.unwrap_or(target));
         let report = TickReport {
             tick: self.tick,
             queue,
@@ -190,6 +227,7 @@ impl<P: Workers, B: Backlog> Scaler<P, B> {
         counts: Counts,
     ) -> (u32, String, Option<&'static str>) {
         let snapshot = self.snapshot(queue, counts);
+        self.seen = Some(snapshot);
         let (policy, _) = self.slot.identity();
         let decided = self.call_policy(snapshot).await;
         match decided {
@@ -294,19 +332,25 @@ impl<P: Workers, B: Backlog> Scaler<P, B> {
         let depth = report.queue.map(|q| q.depth);
         tracing::info!(
             tick = report.tick,
-            queue = ?depth,
+            queue = depth,
             workers = report.before.workers,
             busy = report.before.busy,
             draining = report.before.draining,
             target = report.target,
             reason = %report.reason,
+            direction = %Direction::of(report).as_str(),
+            kind = %decision::kind(report),
             policy = %name,
+            dry_run = self.dry_run.map(|_| true),
             "tick"
         );
     }
 
     async fn publish(&mut self, report: &TickReport) {
         let status = HostStatus::build(self, report);
+        if let Some(observer) = &self.observer {
+            observer.observe(report, self.seen.as_ref(), &status);
+        }
         let ttl = (self.settings.tick * 3).max(Duration::from_secs(10));
         self.queue.publish(&status.to_json(), ttl).await;
     }

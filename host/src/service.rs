@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::gate::Gate;
 use crate::metrics::Recorder;
+use crate::observe::{self, ApiCalls, Telemetry};
 use crate::policy::embedded::{DEFAULT_POLICY, DEFAULT_POLICY_NAME};
 use crate::policy::reload::{self, PolicyLoader, PolicySlot, display_name};
 use crate::policy::{Fallback, Limits, PolicyEngine, params_from_toml};
@@ -76,10 +77,13 @@ pub async fn run(
     }
     let loader = policy_loader(&config)?;
     let slot = Arc::new(load_policy_off_runtime(&config, &loader).await?);
-    let client = Client::new(client_config(&config, api_key))?;
+    let calls = ApiCalls::default();
+    let client = Client::new(client_config(&config, api_key))?.with_calls(calls.clone());
     let background = CancellationToken::new();
     let gate = Arc::new(Gate::default());
     let recorder = Arc::new(Recorder::new(config.pool.window));
+    let telemetry = Arc::new(Telemetry::new(recorder.clone(), &calls, config.pool.tick));
+    observe::start(&config.metrics, &telemetry, &background).await?;
     let balance = Arc::new(BalanceCache::default());
 
     let (requests_tx, requests_rx) = mpsc::channel(REQUEST_BACKLOG);
@@ -111,7 +115,15 @@ pub async fn run(
         policy_call: PolicyCall::Blocking,
     };
     let pool = Pool::new(ctx);
-    let scaler = Scaler::new(pool, queue, recorder.clone(), gate, balance, slot, settings);
+    let mut scaler = Scaler::new(pool, queue, recorder.clone(), gate, balance, slot, settings)
+        .with_observer(telemetry);
+    if let Some(workers) = config.dry_run {
+        tracing::info!(
+            workers,
+            "dry run: the pool stays at this size; targets are only reported"
+        );
+        scaler = scaler.with_dry_run(workers);
+    }
     let mut summary = tick_until(scaler, &stop, observer, &config).await;
 
     background.cancel();

@@ -28,6 +28,9 @@ pub struct HostStatus {
     pub paused_by: Option<String>,
     pub balance_usd: Option<f64>,
     pub tasks: TaskTotals,
+    /// True when the host only reports the policy's target and keeps the pool at a fixed size.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// The policy part of the status.
@@ -120,6 +123,7 @@ impl HostStatus {
                 dead_lettered: load(&totals.dead_lettered),
                 requeued: load(&totals.requeued),
             },
+            dry_run: scaler.dry_run().is_some(),
         }
     }
 
@@ -130,8 +134,9 @@ impl HostStatus {
     /// One row of `autoscaler status`.
     pub fn table_row(&self, now_ms: u64) -> String {
         let age = now_ms.saturating_sub(self.last_tick_ms) / 1000;
+        let mode = if self.dry_run { "dry run: " } else { "" };
         format!(
-            "{:<20} {:>7} {:>5} {:>5} {:>6} {:>4}s  {:<24} {}",
+            "{:<20} {:>7} {:>5} {:>5} {:>6} {:>4}s  {:<24} {mode}{}",
             self.host_id,
             format!("{}/{}", self.workers, self.target),
             self.busy,

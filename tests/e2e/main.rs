@@ -6,6 +6,8 @@ mod support;
 mod containment;
 mod demo;
 mod errors;
+mod observe;
+mod observe_cli;
 mod pipeline;
 mod policy_check;
 mod reload;

@@ -4,7 +4,9 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use autoscaler::config::{CaptchaAiConfig, Config, PolicyConfig, PoolConfig, RedisConfig};
+use autoscaler::config::{
+    CaptchaAiConfig, Config, MetricsConfig, PolicyConfig, PoolConfig, RedisConfig,
+};
 use autoscaler::queue::{Keys, Queue};
 use autoscaler::sim::{SimConfig, SimHandle};
 use autoscaler::solver::ApiKey;
@@ -125,6 +127,8 @@ pub fn fast_config(redis_url: &str, sim_url: &str) -> Config {
             reload_debounce: Duration::from_millis(100),
             ..PolicyConfig::default()
         },
+        metrics: MetricsConfig::off(),
+        dry_run: None,
     }
 }
 

@@ -81,7 +81,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (default: info; warn for the demo, which prints
-/// its own lines).
+/// its own lines), in colour only when stderr is a terminal.
 pub fn init_logging(cli: &Cli) {
     let default = match cli.command {
         Command::Demo(_) | Command::Policy(_) => "warn",
@@ -90,7 +90,8 @@ pub fn init_logging(cli: &Cli) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = match cli.log_format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

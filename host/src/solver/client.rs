@@ -11,9 +11,11 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
+use super::codes;
 use super::config::ClientConfig;
 use super::error::{Action, BodyKind, SolveError};
 use super::protocol::{self, CaptchaId, Reply};
+use crate::observe::{ApiCall, ApiCalls, CallResult};
 
 /// What one poll found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +41,8 @@ pub enum ClientBuildError {
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    /// Where every call is counted, when the host exports metrics.
+    calls: Option<ApiCalls>,
 }
 
 #[derive(Debug)]
@@ -71,7 +75,14 @@ impl Client {
         };
         Ok(Self {
             inner: Arc::new(inner),
+            calls: None,
         })
+    }
+
+    /// Counts every call into `calls`, by call and result; clones made afterwards count too.
+    pub fn with_calls(mut self, calls: ApiCalls) -> Self {
+        self.calls = Some(calls);
+        self
     }
 
     /// The config the client was built from.
@@ -93,7 +104,7 @@ impl Client {
         form.extend(protocol::form_fields(params)?);
 
         let request = self.inner.http.post(&self.inner.in_url).form(&form);
-        let value = expect_ok(self.send(request).await?)?;
+        let value = expect_ok(self.send(ApiCall::Submit, request).await?)?;
         let id = protocol::captcha_id(value)?;
         tracing::debug!(method, captcha_id = %id, "task submitted");
         Ok(id)
@@ -101,7 +112,8 @@ impl Client {
 
     /// Asks once for a task's answer (`GET res.php?action=get`).
     pub async fn poll(&self, id: &CaptchaId) -> Result<Poll, SolveError> {
-        let reply = self.get(&[("action", "get"), ("id", id.as_str())]).await?;
+        let query = [("action", "get"), ("id", id.as_str())];
+        let reply = self.get(ApiCall::Poll, &query).await?;
         match reply {
             Reply::NotReady => Ok(Poll::NotReady),
             reply => Ok(Poll::Ready(protocol::answer_text(expect_ok(reply)?)?)),
@@ -110,7 +122,9 @@ impl Client {
 
     /// Reads the account balance in US dollars (`GET res.php?action=getbalance`).
     pub async fn balance(&self) -> Result<f64, SolveError> {
-        let reply = self.get(&[("action", "getbalance")]).await?;
+        let reply = self
+            .get(ApiCall::Balance, &[("action", "getbalance")])
+            .await?;
         protocol::balance(expect_ok(reply)?)
     }
 
@@ -164,22 +178,45 @@ impl Client {
     }
 
     /// One `GET res.php` with the key, `json=1` and `params`.
-    async fn get(&self, params: &[(&str, &str)]) -> Result<Reply, SolveError> {
+    async fn get(&self, call: ApiCall, params: &[(&str, &str)]) -> Result<Reply, SolveError> {
         let key = self.inner.config.api_key.expose();
         let mut query = vec![("key", key), ("json", "1")];
         query.extend_from_slice(params);
-        self.send(self.inner.http.get(&self.inner.res_url).query(&query))
-            .await
+        let request = self.inner.http.get(&self.inner.res_url).query(&query);
+        self.send(call, request).await
+    }
+
+    /// Sends a request, reads its answer and counts the call.
+    async fn send(
+        &self,
+        call: ApiCall,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Reply, SolveError> {
+        let reply = self.exchange(request).await;
+        if let Some(calls) = &self.calls {
+            calls.record(call, call_result(&reply));
+        }
+        reply
     }
 
     /// Sends a request and reads its answer. Errors never carry the URL.
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Reply, SolveError> {
+    async fn exchange(&self, request: reqwest::RequestBuilder) -> Result<Reply, SolveError> {
         let timeout = self.inner.config.http_timeout;
         let transport = |error| SolveError::from_reqwest(error, timeout);
         let response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
         let body = response.text().await.map_err(transport)?;
         protocol::parse_response(status, &body)
+    }
+}
+
+/// How a call ended, for the call counters: a provider code counts under its class.
+fn call_result(reply: &Result<Reply, SolveError>) -> CallResult {
+    match reply {
+        Ok(Reply::Ok(_)) => CallResult::Ok,
+        Ok(Reply::NotReady) => CallResult::NotReady,
+        Ok(Reply::Code(code)) => CallResult::Error(codes::lookup(code).class),
+        Err(error) => CallResult::Error(error.class()),
     }
 }
 

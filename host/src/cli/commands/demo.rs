@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::CliError;
 use crate::cli::commands::enqueue::synthetic;
 use crate::config::{
-    CaptchaAiConfig, Config, DEFAULT_REDIS_URL, PolicyConfig, PoolConfig, RedisConfig,
+    CaptchaAiConfig, Config, DEFAULT_REDIS_URL, MetricsConfig, PolicyConfig, PoolConfig,
+    RedisConfig,
 };
 use crate::queue::{Keys, Queue};
 use crate::scaler::TickReport;
@@ -243,5 +244,7 @@ fn demo_config(redis_url: &str, sim: &SimHandle, max_workers: u32) -> Config {
         captchaai,
         pool,
         policy,
+        metrics: MetricsConfig::off(),
+        dry_run: None,
     }
 }

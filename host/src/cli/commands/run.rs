@@ -13,7 +13,9 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{CliError, load_config, parse_duration};
-use crate::config::ConfigError;
+use crate::config::{ConfigError, PoolConfig};
+use crate::observe::MetricsListen;
+use crate::observe::config::parse_listen;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -32,6 +34,16 @@ pub struct RunArgs {
     /// Overrides pool.tick, e.g. 10s.
     #[arg(long, value_parser = parse_duration)]
     pub tick: Option<Duration>,
+    /// Overrides metrics.listen: where /metrics, /healthz and /status are served, or "off".
+    #[arg(long, value_name = "ADDR|off", value_parser = parse_listen)]
+    pub metrics_listen: Option<MetricsListen>,
+    /// Measure and ask the policy every tick, log and export its target, but keep the pool at
+    /// a fixed size.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The size the pool keeps in a dry run [default: pool.min_workers].
+    #[arg(long, value_name = "N", requires = "dry_run")]
+    pub dry_run_workers: Option<u32>,
 }
 
 pub async fn execute(args: RunArgs) -> Result<(), CliError> {
@@ -70,8 +82,30 @@ fn config_from(args: &RunArgs) -> Result<crate::config::Config, ConfigError> {
     if let Some(tick) = args.tick {
         config.pool.tick = tick;
     }
+    if let Some(MetricsListen(listen)) = args.metrics_listen {
+        config.metrics.listen = listen;
+    }
     config.validate()?;
+    if args.dry_run {
+        config.dry_run = Some(dry_run_size(args.dry_run_workers, &config.pool)?);
+    }
     Ok(config)
+}
+
+/// The size a dry run keeps: `--dry-run-workers`, else pool.min_workers; within the bounds.
+fn dry_run_size(workers: Option<u32>, pool: &PoolConfig) -> Result<u32, ConfigError> {
+    let workers = workers.unwrap_or(pool.min_workers);
+    if (pool.min_workers..=pool.max_workers).contains(&workers) {
+        return Ok(workers);
+    }
+    Err(ConfigError::Invalid {
+        key: "--dry-run-workers",
+        value: workers.to_string(),
+        hint: format!(
+            "must be within pool.min_workers ({}) and pool.max_workers ({})",
+            pool.min_workers, pool.max_workers
+        ),
+    })
 }
 
 /// Cancels `stop` on the first SIGTERM or Ctrl-C, and exits on the second.
@@ -93,5 +127,27 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dry_run_keeps_the_minimum_unless_told_otherwise() {
+        let pool = PoolConfig {
+            min_workers: 2,
+            max_workers: 10,
+            ..PoolConfig::default()
+        };
+        assert_eq!(dry_run_size(None, &pool).expect("min"), 2);
+        assert_eq!(dry_run_size(Some(7), &pool).expect("given"), 7);
+        let err = dry_run_size(Some(11), &pool).expect_err("above max");
+        assert_eq!(
+            err.to_string(),
+            "invalid --dry-run-workers = 11: must be within pool.min_workers (2) and \
+             pool.max_workers (10)"
+        );
     }
 }

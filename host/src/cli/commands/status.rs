@@ -1,10 +1,22 @@
-//! `autoscaler status`: every live host's status, read from Redis.
+//! `autoscaler status`: every live host's status, read from Redis, once or every interval.
+//!
+//! A host publishes its status every tick with a TTL of three ticks, so what is listed is the
+//! hosts that are alive: their pool, last decision and reason, and policy. `--watch` redraws the
+//! list every `--interval` until Ctrl-C. On a terminal each frame clears the screen first (with
+//! ANSI codes); written to a pipe or a file, frames follow one another under a title line, so
+//! nothing is lost. A failed read is shown in its frame and the next one tries again.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, SystemTime};
 
 use clap::Args;
 
-use crate::cli::{CliError, load_config};
+use crate::cli::{CliError, load_config, parse_duration};
 use crate::queue::{Keys, Queue};
 use crate::status::HostStatus;
+
+/// Clears the screen and moves the cursor home.
+const CLEAR_SCREEN: &str = "\x1b[2J\x1b[H";
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -14,33 +26,150 @@ pub struct StatusArgs {
     /// Print the raw JSON statuses, one per line.
     #[arg(long)]
     pub json: bool,
+    /// Redraw every --interval until Ctrl-C.
+    #[arg(long)]
+    pub watch: bool,
+    /// How often --watch redraws, e.g. 2s or 500ms.
+    #[arg(long, value_parser = parse_duration, default_value = "2s", requires = "watch")]
+    pub interval: Duration,
 }
 
 pub async fn execute(args: StatusArgs) -> Result<(), CliError> {
     let config = load_config(args.config.as_ref()).map_err(|e| CliError::Usage(e.into()))?;
+    if args.interval.is_zero() {
+        let message = anyhow::anyhow!("--interval 0s would redraw without pause: give e.g. 1s");
+        return Err(CliError::Usage(message));
+    }
     let keys = Keys::new(&config.redis, &config.host_id());
     let mut queue = Queue::connect(&config.redis.url, keys, None).await?;
-    let statuses = queue
+    let view = View {
+        json: args.json,
+        redis: redacted(&config.redis.url),
+    };
+    if !args.watch {
+        let statuses = read(&mut queue).await.map_err(CliError::Failed)?;
+        let _ = write_out(&view.render(&statuses));
+        return Ok(());
+    }
+    watch(&mut queue, &view, args.interval).await;
+    Ok(())
+}
+
+/// Redraws until Ctrl-C or until stdout is closed.
+async fn watch(queue: &mut Queue, view: &View, interval: Duration) {
+    let tty = std::io::stdout().is_terminal();
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return,
+            _ = ticks.tick() => {}
+        }
+        let body = match read(queue).await {
+            Ok(statuses) => view.render(&statuses),
+            Err(e) => format!("{e:#}\n"),
+        };
+        if write_out(&frame(&body, tty, interval)).is_err() {
+            return;
+        }
+    }
+}
+
+async fn read(queue: &mut Queue) -> anyhow::Result<Vec<String>> {
+    queue
         .read_statuses()
         .await
-        .map_err(|e| CliError::Failed(anyhow::anyhow!("failed to read host statuses: {e}")))?;
-    if args.json {
-        for status in &statuses {
-            println!("{status}");
+        .map_err(|e| anyhow::anyhow!("failed to read host statuses: {e}"))
+}
+
+/// How statuses are shown.
+struct View {
+    json: bool,
+    /// The Redis address, without credentials.
+    redis: String,
+}
+
+impl View {
+    /// The statuses as JSON lines, or as a table with one row per host.
+    fn render(&self, statuses: &[String]) -> String {
+        if self.json {
+            return statuses.iter().map(|raw| format!("{raw}\n")).collect();
         }
-        return Ok(());
-    }
-    if statuses.is_empty() {
-        println!("no live autoscaler host publishes to {}", config.redis.url);
-        return Ok(());
-    }
-    println!("{}", HostStatus::TABLE_HEADER);
-    let now = crate::clock::unix_ms();
-    for raw in statuses {
-        match serde_json::from_str::<HostStatus>(&raw) {
-            Ok(status) => println!("{}", status.table_row(now)),
-            Err(e) => println!("(unreadable status: {e})"),
+        if statuses.is_empty() {
+            return format!("no live autoscaler host publishes to {}\n", self.redis);
         }
+        let now = crate::clock::unix_ms();
+        let mut table = format!("{}\n", HostStatus::TABLE_HEADER);
+        for raw in statuses {
+            match serde_json::from_str::<HostStatus>(raw) {
+                Ok(status) => table.push_str(&status.table_row(now)),
+                Err(e) => table.push_str(&format!("(unreadable status: {e})")),
+            }
+            table.push('\n');
+        }
+        table
     }
-    Ok(())
+}
+
+/// One frame of `--watch`: a title line and the body, after a screen clear on a terminal or
+/// a blank line elsewhere.
+fn frame(body: &str, tty: bool, interval: Duration) -> String {
+    let lead = if tty { CLEAR_SCREEN } else { "\n" };
+    let now = humantime::format_rfc3339_seconds(SystemTime::now());
+    let every = humantime::format_duration(interval);
+    format!("{lead}autoscaler status at {now}, every {every} (Ctrl-C to stop)\n{body}")
+}
+
+fn write_out(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+/// A Redis URL without the user and password it may carry.
+fn redacted(url: &str) -> String {
+    match (url.split_once("://"), url.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://{host}"),
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_never_show() {
+        assert_eq!(
+            redacted("redis://:s3cret@10.0.0.5:6380/2"),
+            "redis://10.0.0.5:6380/2"
+        );
+        assert_eq!(redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+
+    #[test]
+    fn a_terminal_frame_clears_the_screen_and_a_piped_one_does_not() {
+        let on_tty = frame("body\n", true, Duration::from_secs(2));
+        let piped = frame("body\n", false, Duration::from_secs(2));
+        assert!(on_tty.starts_with(CLEAR_SCREEN), "{on_tty:?}");
+        assert!(!piped.contains('\x1b'), "{piped:?}");
+        assert!(piped.starts_with("\nautoscaler status at "), "{piped:?}");
+        assert!(
+            piped.ends_with(", every 2s (Ctrl-C to stop)\nbody\n"),
+            "{piped:?}"
+        );
+    }
+
+    #[test]
+    fn no_host_names_the_redis_it_looked_in() {
+        let view = View {
+            json: false,
+            redis: "redis://127.0.0.1:7000".into(),
+        };
+        let text = view.render(&[]);
+        assert_eq!(
+            text,
+            "no live autoscaler host publishes to redis://127.0.0.1:7000\n"
+        );
+    }
 }
