@@ -136,7 +136,7 @@ impl HostStatus {
         let age = now_ms.saturating_sub(self.last_tick_ms) / 1000;
         let mode = if self.dry_run { "dry run: " } else { "" };
         format!(
-            "{:<20} {:>7} {:>5} {:>5} {:>6} {:>4}s  {:<24} {mode}{}",
+            "{:<20} {:>7} {:>5} {:>5} {:>6} {:>4}s  {:<33} {mode}{}",
             self.host_id,
             format!("{}/{}", self.workers, self.target),
             self.busy,
@@ -148,6 +148,8 @@ impl HostStatus {
         )
     }
 
-    pub const TABLE_HEADER: &'static str =
-        "HOST                 WRK/TGT  BUSY QUEUE   DONE  AGE  POLICY                   REASON";
+    pub const TABLE_HEADER: &'static str = concat!(
+        "HOST                 WRK/TGT  BUSY QUEUE   DONE   AGE  ",
+        "POLICY                            REASON"
+    );
 }

@@ -163,9 +163,24 @@ struct Frames {
 }
 
 impl Frames {
-    /// The next complete frame (one is complete when the next title arrives), within `timeout`.
-    fn next(&mut self, timeout: Duration) -> Option<Vec<String>> {
+    /// The first complete frame (one is complete when the next title arrives) that satisfies
+    /// `check`, if one arrives within `timeout`.
+    fn find(
+        &mut self,
+        timeout: Duration,
+        check: impl Fn(&[String]) -> bool,
+    ) -> Option<Vec<String>> {
         let deadline = Instant::now() + timeout;
+        while let Some(frame) = self.next(deadline) {
+            if check(&frame) {
+                return Some(frame);
+            }
+        }
+        None
+    }
+
+    /// The next complete frame, if it arrives before `deadline`.
+    fn next(&mut self, deadline: Instant) -> Option<Vec<String>> {
         loop {
             let left = deadline.checked_duration_since(Instant::now())?;
             let line = self.lines.recv_timeout(left).ok()?;
@@ -216,9 +231,10 @@ async fn status_watch_redraws_with_the_hosts_latest_numbers() {
         pending: None,
     };
 
-    let first = (0..50)
-        .filter_map(|_| frames.next(Duration::from_secs(5)))
-        .find(|frame| done_in(frame, &host_id).is_some())
+    let first = frames
+        .find(Duration::from_secs(15), |frame| {
+            done_in(frame, &host_id).is_some()
+        })
         .expect("a frame lists the running host");
     assert_eq!(done_in(&first, &host_id), Some(0), "{first:?}");
     assert!(
@@ -230,10 +246,10 @@ async fn status_watch_redraws_with_the_hosts_latest_numbers() {
     assert!(row.contains("threshold"), "the row names the policy: {row}");
 
     push_tasks(&redis.url(), "watched", 10).await;
-    let refreshed = (0..100)
-        .filter_map(|_| frames.next(Duration::from_secs(5)))
-        .any(|frame| done_in(&frame, &host_id) == Some(10));
-    assert!(refreshed, "no frame showed the 10 finished tasks");
+    let refreshed = frames.find(Duration::from_secs(20), |frame| {
+        done_in(frame, &host_id) == Some(10)
+    });
+    assert!(refreshed.is_some(), "no frame showed the 10 finished tasks");
 
     drop(watcher);
     stop.cancel();

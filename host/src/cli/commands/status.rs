@@ -161,6 +161,33 @@ mod tests {
     }
 
     #[test]
+    fn rows_line_up_under_the_header() {
+        let status: HostStatus = serde_json::from_value(serde_json::json!({
+            "host_id": "vm", "pid": 1, "tick": 4, "last_tick_ms": 1000, "workers": 16,
+            "busy": 16, "draining": 0, "queue_depth": 44, "target": 27,
+            "reason": "queue 44 > 20: +11", "min_workers": 1, "max_workers": 50,
+            "policy": {"name": "threshold (embedded)", "hash": "ec6a5fbbc367", "failures": 0,
+                       "last_failure": null, "reloads": 0, "last_reload_error": null},
+            "paused_by": null, "balance_usd": null,
+            "tasks": {"taken": 0, "succeeded": 3, "failed": 1, "dead_lettered": 0, "requeued": 0},
+        }))
+        .expect("a status");
+        let header = HostStatus::TABLE_HEADER;
+        let row = status.table_row(3000);
+        let column = |text: &str, word: &str| text.find(word).expect(word);
+        assert_eq!(
+            column(header, "POLICY"),
+            column(&row, "threshold (embedded)")
+        );
+        assert_eq!(column(header, "REASON"), column(&row, "queue 44"));
+        // Numbers end under the last letter of their heading.
+        let under_end = |word: &str| row.as_bytes()[column(header, word) + word.len() - 1];
+        assert_eq!(under_end("DONE"), b'4', "{row}");
+        assert_eq!(under_end("AGE"), b's', "{row}");
+        assert_eq!(under_end("QUEUE"), b'4', "{row}");
+    }
+
+    #[test]
     fn no_host_names_the_redis_it_looked_in() {
         let view = View {
             json: false,
