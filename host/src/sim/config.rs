@@ -90,6 +90,24 @@ impl Faults {
         }
     }
 
+    /// The next `count` answers are the provider's error `code`.
+    pub fn code(code: &str, count: u32) -> Self {
+        Self {
+            count,
+            fault: Fault::Code { code: code.into() },
+            ..Self::default()
+        }
+    }
+
+    /// The next `count` requests get their connection reset.
+    pub fn resets(count: u32) -> Self {
+        Self {
+            count,
+            fault: Fault::Reset,
+            ..Self::default()
+        }
+    }
+
     /// Every answer comes `delay` late.
     pub fn delayed(delay: Duration) -> Self {
         Self {
@@ -100,7 +118,7 @@ impl Faults {
 }
 
 /// One kind of broken answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Fault {
@@ -110,6 +128,11 @@ pub enum Fault {
     Garbage,
     /// HTTP 200 with an empty body.
     Empty,
+    /// The connection is reset (TCP RST) instead of answered.
+    Reset,
+    /// A protocol error answer with this code, e.g. `ERROR_NO_SLOT_AVAILABLE` or `IP_BANNED`,
+    /// whatever the request was.
+    Code { code: String },
 }
 
 impl Default for Fault {
@@ -148,5 +171,9 @@ mod tests {
         let none: Faults = serde_json::from_str("{}").expect("empty");
         assert_eq!(none, Faults::default());
         assert!(serde_json::from_str::<Faults>(r#"{"dely_ms": 1}"#).is_err());
+        let banned: Faults =
+            serde_json::from_str(r#"{"count": 1, "fault": {"kind": "code", "code": "IP_BANNED"}}"#)
+                .expect("code fault");
+        assert_eq!(banned, Faults::code("IP_BANNED", 1));
     }
 }

@@ -3,12 +3,12 @@
 //! Requests become calls on the shared [`State`]; its [`Answer`]s are written back with HTTP
 //! 200 as `{"status", "request"}` when the request says `json=1`, as plain text otherwise,
 //! like the real API. A middleware in front of the two protocol routes delays answers and
-//! replaces them with injected [`Fault`]s.
+//! replaces them with injected [`Fault`]s, or resets the connection.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Query, Request, State as Shared};
+use axum::extract::{ConnectInfo, Query, Request, State as Shared};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::config::{Fault, Faults};
+use super::reset::Conn;
 use super::state::{Answer, Params, SimStats, State};
 
 /// The state every handler shares.
@@ -86,6 +87,7 @@ async fn set_faults(Shared(state): Shared<SharedState>, Json(faults): Json<Fault
 /// Delays the answer, or replaces it with a fault while some are due.
 async fn inject_faults(
     Shared(state): Shared<SharedState>,
+    ConnectInfo(conn): ConnectInfo<Conn>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -96,6 +98,10 @@ async fn inject_faults(
     match fault {
         Some(fault) => {
             tracing::debug!(?fault, path = request.uri().path(), "fault injected");
+            if fault == Fault::Reset {
+                tracing::debug!(peer = %conn.peer, "resetting the connection");
+                conn.reset();
+            }
             fault_response(fault)
         }
         None => next.run(request).await,
@@ -119,7 +125,8 @@ fn fault_response(fault: Fault) -> Response {
                 .into_response()
         }
         Fault::Garbage => plain_text("Warning: mysqli_connect(): too many connections"),
-        Fault::Empty => plain_text(""),
+        Fault::Empty | Fault::Reset => plain_text(""),
+        Fault::Code { code } => Json(json!({"status": 0, "request": code})).into_response(),
     }
 }
 

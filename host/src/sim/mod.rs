@@ -4,15 +4,18 @@
 //! it on its own. It models one account with a number of threads (`ERROR_NO_SLOT_AVAILABLE`
 //! beyond them), a balance charged per solved task (`ERROR_ZERO_BALANCE` when it cannot pay
 //! for a submit), random solve times and a rate of unsolvable tasks, and it can misbehave
-//! on demand: late answers, outage pages, garbled bodies ([`Faults`]).
+//! on demand: late answers, outage pages, garbled bodies, connection resets and any provider
+//! error code ([`Faults`]).
 //!
 //! - [`config`]: [`SimConfig`] and [`Faults`].
 //! - `state`: the account's rules and [`SimStats`], without HTTP.
+//! - `reset`: a listener whose connections a fault can reset with a TCP RST.
 //! - `http`: the routes. Besides the protocol, `GET /sim/stats` serves the counters as JSON
 //!   and `PUT /sim/faults` sets the faults, so tests of the real binary can do both.
 
 pub mod config;
 mod http;
+mod reset;
 mod state;
 
 #[cfg(test)]
@@ -48,7 +51,8 @@ pub async fn start(listen: SocketAddr, config: SimConfig) -> anyhow::Result<SimH
 
     let state: SharedState = Arc::new(Mutex::new(state::State::new(config)));
     let stop = CancellationToken::new();
-    let server = axum::serve(listener, http::router(state.clone()))
+    let app = http::router(state.clone()).into_make_service_with_connect_info::<reset::Conn>();
+    let server = axum::serve(reset::ResettableListener::new(listener), app)
         .with_graceful_shutdown(stop.clone().cancelled_owned());
     let task = tokio::spawn(async move {
         if let Err(error) = server.await {

@@ -168,7 +168,7 @@ impl State {
         }
         self.faults.count -= 1;
         self.stats.faults_injected += 1;
-        (delay, Some(self.faults.fault))
+        (delay, Some(self.faults.fault.clone()))
     }
 
     fn check_key(&self, params: &Params) -> Result<(), &'static str> {

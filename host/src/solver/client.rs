@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::codes;
@@ -16,6 +17,10 @@ use super::config::ClientConfig;
 use super::error::{Action, BodyKind, SolveError};
 use super::protocol::{self, CaptchaId, Reply};
 use crate::observe::{ApiCall, ApiCalls, CallResult};
+
+/// Requests in flight at once, for all clones of a client: thousands of workers polling
+/// share a few connections instead of opening one each.
+const MAX_CONCURRENT_REQUESTS: usize = 256;
 
 /// What one poll found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +56,7 @@ struct Inner {
     config: ClientConfig,
     in_url: String,
     res_url: String,
+    in_flight: Semaphore,
 }
 
 impl Client {
@@ -65,12 +71,14 @@ impl Client {
         }
         let http = reqwest::Client::builder()
             .timeout(config.http_timeout)
+            .pool_max_idle_per_host(MAX_CONCURRENT_REQUESTS)
             .build()
             .map_err(ClientBuildError::Http)?;
         let inner = Inner {
             http,
             in_url: format!("{base}/in.php"),
             res_url: format!("{base}/res.php"),
+            in_flight: Semaphore::new(MAX_CONCURRENT_REQUESTS),
             config,
         };
         Ok(Self {
@@ -203,6 +211,8 @@ impl Client {
     async fn exchange(&self, request: reqwest::RequestBuilder) -> Result<Reply, SolveError> {
         let timeout = self.inner.config.http_timeout;
         let transport = |error| SolveError::from_reqwest(error, timeout);
+        // The semaphore is never closed, so a permit always comes.
+        let _permit = self.inner.in_flight.acquire().await.ok();
         let response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
         let body = response.text().await.map_err(transport)?;

@@ -98,3 +98,59 @@ async fn errors_never_show_the_key() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_reset_connection_is_a_transport_error_to_retry() {
+    let sim = sim(fast()).await;
+    let client = client(&sim);
+    sim.set_faults(Faults::resets(1));
+    let error = client.balance().await.expect_err("reset");
+    assert_error(
+        &error,
+        "NETWORK_ERROR",
+        ErrorClass::Transport,
+        Action::RetryLater,
+    );
+    client
+        .balance()
+        .await
+        .expect("the next connection is answered");
+    assert_eq!(sim.stats().faults_injected, 1);
+}
+
+#[tokio::test]
+async fn an_injected_code_gets_the_action_of_its_class() {
+    let sim = sim(fast()).await;
+    let client = client(&sim);
+    let cases = [
+        (
+            "ERROR_NO_SLOT_AVAILABLE",
+            ErrorClass::SolverCapacity,
+            Action::RetryLater,
+        ),
+        (
+            "ERROR_ZERO_BALANCE",
+            ErrorClass::SolverCapacity,
+            Action::RetryLater,
+        ),
+        ("IP_BANNED", ErrorClass::Account, Action::PausePool),
+        (
+            "ERROR_KEY_DOES_NOT_EXIST",
+            ErrorClass::Account,
+            Action::PausePool,
+        ),
+    ];
+    for (code, class, action) in cases {
+        sim.set_faults(Faults::code(code, 1));
+        let error = client
+            .submit("userrecaptcha", &recaptcha())
+            .await
+            .expect_err(code);
+        assert_error(&error, code, class, action);
+    }
+    assert_eq!(
+        sim.stats().submitted,
+        0,
+        "no injected refusal reached the account"
+    );
+}
