@@ -26,6 +26,12 @@ pub const DEFAULT_PROCESSING_PREFIX: &str = "captcha:processing:";
 pub const DEFAULT_DEAD_LETTER: &str = "captcha:dead";
 /// Prefix of each host's status key, followed by the host id.
 pub const DEFAULT_STATUS_PREFIX: &str = "autoscaler:status:";
+/// Prefix of each host's heartbeat key, followed by the host id.
+pub const DEFAULT_HEARTBEAT_PREFIX: &str = "autoscaler:heartbeat:";
+/// The set of host ids that may hold tasks in a processing list.
+pub const DEFAULT_HOSTS: &str = "autoscaler:hosts";
+/// How long a result stays in the results hash; zero keeps results forever.
+pub const DEFAULT_RESULT_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// The real CaptchaAI endpoint.
 pub const DEFAULT_CAPTCHAAI_URL: &str = "https://ocr.captchaai.com";
 /// Wait after submitting before the first poll: tokens take 15–30 s to solve.
@@ -48,6 +54,8 @@ pub const DEFAULT_TICK: Duration = Duration::from_secs(10);
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
 /// Time a task may take from being taken to its result when it carries no deadline.
 pub const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long a host's heartbeat lives; another host reclaims its tasks once it has expired.
+pub const DEFAULT_HEARTBEAT_TTL: Duration = Duration::from_secs(30);
 /// On shutdown, how long in-flight tasks may run before they are returned to the queue.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long submissions stop after an account-class error (wrong key, banned IP).
@@ -99,6 +107,11 @@ pub struct RedisConfig {
     pub processing_prefix: String,
     pub dead_letter: String,
     pub status_prefix: String,
+    pub heartbeat_prefix: String,
+    pub hosts: String,
+    /// Results older than this are removed from the results hash; zero keeps them forever.
+    #[serde(with = "humantime_serde")]
+    pub result_retention: Duration,
 }
 
 /// `[captchaai]`: the solving service.
@@ -133,6 +146,8 @@ pub struct PoolConfig {
     pub task_timeout: Duration,
     #[serde(with = "humantime_serde")]
     pub drain_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_ttl: Duration,
     #[serde(with = "humantime_serde")]
     pub account_pause: Duration,
     #[serde(with = "humantime_serde")]
@@ -194,6 +209,9 @@ impl Default for RedisConfig {
             processing_prefix: DEFAULT_PROCESSING_PREFIX.into(),
             dead_letter: DEFAULT_DEAD_LETTER.into(),
             status_prefix: DEFAULT_STATUS_PREFIX.into(),
+            heartbeat_prefix: DEFAULT_HEARTBEAT_PREFIX.into(),
+            hosts: DEFAULT_HOSTS.into(),
+            result_retention: DEFAULT_RESULT_RETENTION,
         }
     }
 }
@@ -221,6 +239,7 @@ impl Default for PoolConfig {
             window: DEFAULT_WINDOW,
             task_timeout: DEFAULT_TASK_TIMEOUT,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            heartbeat_ttl: DEFAULT_HEARTBEAT_TTL,
             account_pause: DEFAULT_ACCOUNT_PAUSE,
             retry_backoff_max: DEFAULT_RETRY_BACKOFF_MAX,
             unsolvable_resubmits: DEFAULT_UNSOLVABLE_RESUBMITS,
@@ -293,6 +312,7 @@ impl Config {
             ("pool.tick", pool.tick),
             ("pool.window", pool.window),
             ("pool.task_timeout", pool.task_timeout),
+            ("pool.heartbeat_ttl", pool.heartbeat_ttl),
             ("captchaai.poll_interval", self.captchaai.poll_interval),
             ("captchaai.http_timeout", self.captchaai.http_timeout),
             ("policy.cpu_deadline", self.policy.cpu_deadline),

@@ -1,10 +1,11 @@
 //! Assembling a running host from its configuration, and taking it down cleanly.
 //!
-//! Start-up order: connect to Redis, return tasks a previous run of this host left in its
-//! processing list, load the policy (a bad policy or bad parameters stop the start), start the
+//! Start-up order: connect to Redis, heartbeat, return tasks a previous run of this host left
+//! in its processing list, load the policy (a bad policy or bad parameters stop the start), start the
 //! dispatcher, the balance refresher and the policy watcher, then tick until the stop signal.
-//! Shutdown stops taking tasks, lets in-flight tasks finish up to the drain deadline, returns
-//! the rest to the queue and removes nothing that is not answered.
+//! Shutdown stops taking tasks, lets in-flight tasks finish up to the drain deadline (or until
+//! it is cut short), returns the rest to the queue and removes nothing that is not answered;
+//! with nothing left held, the host then leaves the set of live hosts.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,6 +19,8 @@ use crate::balance::BalanceCache;
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::gate::Gate;
+use crate::heartbeat::Heartbeat;
+use crate::held::Held;
 use crate::metrics::Recorder;
 use crate::observe::{self, ApiCalls, Telemetry};
 use crate::policy::embedded::{DEFAULT_POLICY, DEFAULT_POLICY_NAME};
@@ -25,6 +28,7 @@ use crate::policy::reload::{self, PolicyLoader, PolicySlot, display_name};
 use crate::policy::{Fallback, Limits, PolicyEngine, params_from_toml};
 use crate::pool::Pool;
 use crate::queue::{Keys, Queue};
+use crate::retention::Retention;
 use crate::scaler::{PolicyCall, Scaler, ScalerSettings, TickReport};
 use crate::solver::{ApiKey, Client, ClientConfig};
 use crate::worker::WorkerContext;
@@ -61,20 +65,23 @@ pub async fn run(
     stop: CancellationToken,
     observer: Option<mpsc::UnboundedSender<TickReport>>,
 ) -> anyhow::Result<RunSummary> {
+    run_with(config, api_key, stop, CancellationToken::new(), observer).await
+}
+
+/// As [`run`]; cancelling `hurry` during the drain ends it at once: in-flight solves stop and
+/// their tasks return to the queue.
+pub async fn run_with(
+    config: Config,
+    api_key: ApiKey,
+    stop: CancellationToken,
+    hurry: CancellationToken,
+    observer: Option<mpsc::UnboundedSender<TickReport>>,
+) -> anyhow::Result<RunSummary> {
     let host_id = config.host_id();
     let keys = Keys::new(&config.redis, &host_id);
     let mut queue = Queue::connect(&config.redis.url, keys.clone(), None).await?;
-    let recovered = queue
-        .recover_orphans()
-        .await
-        .context("failed to recover tasks left in this host's processing list")?;
-    if recovered > 0 {
-        tracing::warn!(
-            recovered,
-            host_id,
-            "returned tasks left by a previous run to the queue"
-        );
-    }
+    let mut heartbeat = Heartbeat::new(queue.connection(), keys.clone(), config.pool.heartbeat_ttl);
+    heartbeat.join(&mut queue).await?;
     let loader = policy_loader(&config)?;
     let slot = Arc::new(load_policy_off_runtime(&config, &loader).await?);
     let calls = ApiCalls::default();
@@ -88,8 +95,14 @@ pub async fn run(
 
     let (requests_tx, requests_rx) = mpsc::channel(REQUEST_BACKLOG);
     let blocking = Queue::connect(&config.redis.url, keys, Some(Duration::from_secs(1))).await?;
-    let dispatcher = Dispatcher::new(blocking, requests_rx, gate.clone(), background.clone());
+    let held = Arc::new(Held::default());
+    let dispatcher = Dispatcher::new(blocking, requests_rx, gate.clone(), background.clone())
+        .with_held(held.clone());
     let dispatcher = tokio::spawn(dispatcher.run());
+    tokio::spawn(heartbeat.clone().run(held, background.clone()));
+    Retention::spawn(&queue, &config.redis, &background);
+    let abort = CancellationToken::new();
+    tokio::spawn(cut_short(hurry, abort.clone()));
     spawn_balance(&balance, &client, &gate, &config, &background);
     spawn_watcher(&config, &slot, loader, &background);
 
@@ -100,7 +113,7 @@ pub async fn run(
         recorder: recorder.clone(),
         gate: gate.clone(),
         requests: requests_tx,
-        abort: CancellationToken::new(),
+        abort,
         task_timeout: config.pool.task_timeout,
         account_pause: config.pool.account_pause,
         retry_backoff_max: config.pool.retry_backoff_max,
@@ -114,6 +127,7 @@ pub async fn run(
         max_workers: config.pool.max_workers,
         policy_call: PolicyCall::Blocking,
     };
+    let mut leftovers = queue.clone();
     let pool = Pool::new(ctx);
     let mut scaler = Scaler::new(pool, queue, recorder.clone(), gate, balance, slot, settings)
         .with_observer(telemetry);
@@ -128,6 +142,7 @@ pub async fn run(
 
     background.cancel();
     let _ = dispatcher.await;
+    heartbeat.depart(&mut leftovers).await;
     let totals = &recorder.totals;
     let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
     summary.taken = load(&totals.taken);
@@ -164,6 +179,13 @@ async fn tick_until(
     tracing::info!(drain_timeout = ?config.pool.drain_timeout, "stopping: draining the pool");
     scaler.pool.shutdown(config.pool.drain_timeout).await;
     summary
+}
+
+/// Ends the drain early once `hurry` is cancelled.
+async fn cut_short(hurry: CancellationToken, abort: CancellationToken) {
+    hurry.cancelled().await;
+    tracing::warn!("drain cut short: returning in-flight tasks to the queue");
+    abort.cancel();
 }
 
 fn account(summary: &mut RunSummary, report: &TickReport, tick: Duration) {

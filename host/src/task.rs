@@ -42,6 +42,9 @@ pub enum BadTask {
 
 /// The error code written for a task whose JSON is not a valid task.
 pub const BAD_TASK_ERROR: &str = "ERROR_BAD_TASK";
+/// Largest task accepted, in bytes; the provider refuses far smaller images anyway, and a
+/// larger one would only be retried against its request limits until the deadline.
+pub const MAX_TASK_BYTES: usize = 1024 * 1024;
 
 impl Task {
     /// Parses one queue entry, keeping the id when the rest is wrong.
@@ -62,6 +65,12 @@ impl Task {
             id: id.clone(),
             reason,
         };
+        if raw.len() > MAX_TASK_BYTES {
+            let size = raw.len();
+            return Err(answerable(format!(
+                "task is {size} bytes, over the limit of {MAX_TASK_BYTES}; shrink its image"
+            )));
+        }
         let method = match object.remove("method") {
             Some(Value::String(method)) if !method.is_empty() => method,
             Some(other) => return Err(answerable(format!("method must be a string, not {other}"))),
@@ -169,6 +178,17 @@ mod tests {
         );
         let err = Task::parse(br#"{"id":"t3","method":"post","params":[1]}"#).expect_err("bad");
         assert!(matches!(err, BadTask::Answerable { id, .. } if id == "t3"));
+    }
+
+    #[test]
+    fn an_oversized_task_with_an_id_is_answerable() {
+        let body = "a".repeat(MAX_TASK_BYTES);
+        let raw = format!(r#"{{"id":"big","method":"base64","params":{{"body":"{body}"}}}}"#);
+        let err = Task::parse(raw.as_bytes()).expect_err("too big");
+        assert!(
+            matches!(&err, BadTask::Answerable { id, reason } if id == "big" && reason.contains("over the limit")),
+            "{err}"
+        );
     }
 
     #[test]

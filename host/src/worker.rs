@@ -2,8 +2,10 @@
 //!
 //! A worker checks its stop signal only while idle, so scaling down never interrupts a solve.
 //! Only the pool-wide abort (the end of a shutdown's drain) cuts a solve short, and then the
-//! task goes back to the head of the queue. Each error class gets its action: retry with
-//! backoff, fail the task with an error result, or pause the whole pool and requeue.
+//! task goes back to the head of the queue; a task another host reclaimed (its claim is lost)
+//! is dropped at once. Each error class gets its action: retry with backoff, fail the task with
+//! an error result, or pause the whole pool and requeue. An outcome is written only while this
+//! host still holds the task, so a reclaimed task is answered by the host that holds it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,10 +15,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::dispatch::TaskRequest;
+use crate::dispatch::{Taken, TaskRequest};
 use crate::gate::Gate;
 use crate::metrics::Recorder;
-use crate::queue::Queue;
+use crate::queue::{Completion, Queue};
 use crate::solver::{Action, Client};
 use crate::task::{BAD_TASK_ERROR, BadTask, Task, TaskResult};
 
@@ -47,27 +49,36 @@ pub struct WorkerContext {
 
 /// What one worker does with one task.
 enum Outcome {
-    Answer { id: String, result: TaskResult },
-    DeadLetter { reason: String },
+    Answer {
+        id: String,
+        result: TaskResult,
+    },
+    DeadLetter {
+        reason: String,
+    },
     Requeue,
+    /// Another host reclaimed the task: give it back if it is still here, else let it go.
+    Lost,
 }
 
 /// Runs one worker until `stop` is cancelled while it is idle.
 pub async fn run(ctx: Arc<WorkerContext>, busy: Arc<AtomicBool>, stop: CancellationToken) {
-    while let Some(raw) = next_task(&ctx, &stop).await {
+    while let Some(Taken { raw, claim }) = next_task(&ctx, &stop).await {
         busy.store(true, Ordering::Release);
         ctx.recorder.taken();
         let outcome = tokio::select! {
             outcome = handle(&ctx, &raw) => outcome,
             _ = ctx.abort.cancelled() => Outcome::Requeue,
+            _ = claim.lost().cancelled() => Outcome::Lost,
         };
         finish(&ctx, &raw, outcome).await;
+        drop(claim);
         busy.store(false, Ordering::Release);
     }
 }
 
 /// Asks the dispatcher for a task; `None` once the worker should stop.
-async fn next_task(ctx: &WorkerContext, stop: &CancellationToken) -> Option<Vec<u8>> {
+async fn next_task(ctx: &WorkerContext, stop: &CancellationToken) -> Option<Taken> {
     let (reply, task) = tokio::sync::oneshot::channel();
     tokio::select! {
         _ = stop.cancelled() => return None,
@@ -75,7 +86,7 @@ async fn next_task(ctx: &WorkerContext, stop: &CancellationToken) -> Option<Vec<
     }
     tokio::select! {
         _ = stop.cancelled() => None,
-        raw = task => raw.ok(),
+        taken = task => taken.ok(),
     }
 }
 
@@ -170,18 +181,12 @@ fn deadline_of(task: &Task, timeout: Duration) -> Instant {
 }
 
 /// Records the outcome in Redis, retrying while Redis is away; on abort the task simply stays
-/// in the processing list, where the next start recovers it.
+/// in the processing list, where the host's stop (or the next start) returns it to the queue.
 async fn finish(ctx: &WorkerContext, raw: &[u8], outcome: Outcome) {
     let mut wait = Duration::from_millis(100);
     loop {
-        let mut queue = ctx.queue.clone();
-        let written = match &outcome {
-            Outcome::Answer { id, result } => queue.complete(raw, id, result).await.map(|_| ()),
-            Outcome::DeadLetter { reason } => queue.dead_letter(raw, reason, &ctx.host_id).await,
-            Outcome::Requeue => queue.requeue(raw).await,
-        };
-        match written {
-            Ok(()) => return count(ctx, &outcome),
+        match write(ctx, raw, &outcome).await {
+            Ok(held) => return count(ctx, &outcome, held),
             Err(e) if ctx.abort.is_cancelled() => {
                 tracing::warn!(error = %e, "left a task in the processing list for the next start");
                 return;
@@ -196,15 +201,37 @@ async fn finish(ctx: &WorkerContext, raw: &[u8], outcome: Outcome) {
     }
 }
 
-fn count(ctx: &WorkerContext, outcome: &Outcome) {
+/// One attempt at writing the outcome; false when this host no longer held the task.
+async fn write(ctx: &WorkerContext, raw: &[u8], outcome: &Outcome) -> redis::RedisResult<bool> {
+    let mut queue = ctx.queue.clone();
+    match outcome {
+        Outcome::Answer { id, result } => {
+            let completion = queue.complete(raw, id, result).await?;
+            if completion == Completion::KeptSuccess {
+                tracing::info!(task_id = %id, "a stored success was kept over a late error");
+            }
+            Ok(completion != Completion::NotHeld)
+        }
+        Outcome::DeadLetter { reason } => queue.dead_letter(raw, reason, &ctx.host_id).await,
+        Outcome::Requeue | Outcome::Lost => queue.requeue(raw).await,
+    }
+}
+
+fn count(ctx: &WorkerContext, outcome: &Outcome, held: bool) {
     let totals = &ctx.recorder.totals;
+    if !held {
+        if !matches!(outcome, Outcome::Lost) {
+            tracing::warn!("another host reclaimed this task: its outcome is dropped");
+        }
+        return;
+    }
     match outcome {
         Outcome::Answer { result, .. } => ctx.recorder.completed(result.is_success()),
         Outcome::DeadLetter { .. } => {
             totals.dead_lettered.fetch_add(1, Ordering::Relaxed);
             ctx.recorder.completed(false);
         }
-        Outcome::Requeue => {
+        Outcome::Requeue | Outcome::Lost => {
             totals.requeued.fetch_add(1, Ordering::Relaxed);
         }
     }

@@ -3,12 +3,19 @@
 
 mod support;
 
+mod badtasks;
 mod containment;
+mod crash;
 mod demo;
 mod errors;
+mod faults;
+mod multihost;
 mod observe;
 mod observe_cli;
+mod outage;
 mod pipeline;
 mod policy_check;
 mod reload;
 mod scaling;
+mod shutdown;
+mod soak;

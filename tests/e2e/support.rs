@@ -1,4 +1,6 @@
-//! Test support: a private `redis-server`, the simulator, and a pool configured for speed.
+//! Test support: a private `redis-server` that can be stopped and restarted on its AOF, the
+//! simulator, a pool configured for speed, the real binary as a child process, and the
+//! accounting every fault test ends with.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -50,6 +52,21 @@ impl RedisServer {
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server cleanly (SIGTERM: it flushes its AOF) and waits for it to exit.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        signal(child.id(), "TERM");
+        let _ = child.wait();
+    }
+
+    /// Starts the server again on the same port and folder, loading its AOF.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
     }
 }
 
@@ -119,6 +136,7 @@ pub fn fast_config(redis_url: &str, sim_url: &str) -> Config {
             window: Duration::from_secs(2),
             task_timeout: Duration::from_secs(20),
             drain_timeout: Duration::from_secs(5),
+            heartbeat_ttl: Duration::from_secs(3),
             account_pause: Duration::from_secs(30),
             retry_backoff_max: Duration::from_millis(200),
             unsolvable_resubmits: 1,
@@ -142,6 +160,218 @@ pub async fn queue(config: &Config) -> Queue {
     Queue::connect(&config.redis.url, keys, None)
         .await
         .expect("connect to the test redis")
+}
+
+/// A multiplexed connection to the test's Redis.
+pub async fn conn(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to the test redis")
+}
+
+/// Sends a signal (`TERM`, `INT`, `KILL`, `STOP`, `CONT`) to a process.
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} {pid} failed");
+}
+
+/// Where every task ended, read from Redis with the default key names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accounting {
+    pub results: usize,
+    pub dead: usize,
+    pub queued: usize,
+    /// Tasks in every host's processing list together.
+    pub processing: usize,
+}
+
+impl Accounting {
+    pub async fn read(conn: &mut redis::aio::MultiplexedConnection) -> Self {
+        use redis::AsyncCommands;
+        let lists: Vec<String> = conn.keys("captcha:processing:*").await.expect("keys");
+        let mut processing = 0;
+        for list in lists {
+            processing += conn.llen::<_, usize>(list).await.expect("llen");
+        }
+        Self {
+            results: conn.hlen("captcha:results").await.expect("hlen"),
+            dead: conn.llen("captcha:dead").await.expect("llen"),
+            queued: conn.llen("captcha:tasks").await.expect("llen"),
+            processing,
+        }
+    }
+
+    /// Every task answered once: `n` results or dead letters, nothing queued or held.
+    pub fn settled(&self, n: usize) -> bool {
+        self.results + self.dead == n && self.queued == 0 && self.processing == 0
+    }
+}
+
+/// Waits until `n` tasks are settled (see [`Accounting::settled`]) and returns the count.
+pub async fn settle(url: &str, n: usize, timeout: Duration) -> Accounting {
+    let mut conn = conn(url).await;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let accounting = Accounting::read(&mut conn).await;
+        if accounting.settled(n) || Instant::now() > deadline {
+            return accounting;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `autoscaler run` as a child process, with a config file and JSON logs in a folder of its own.
+pub struct Host {
+    child: Child,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Host {
+    /// Starts a host; `pool` is extra `[pool]` TOML lines (they override the defaults here).
+    pub fn start(host_id: &str, redis_url: &str, sim_url: &str, pool: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir for the host");
+        let config = dir.path().join("autoscaler.toml");
+        std::fs::write(&config, host_toml(host_id, redis_url, sim_url, pool)).expect("config");
+        let log = dir.path().join("host.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_autoscaler"))
+            .args(["--log-format", "json", "run", "--config"])
+            .arg(&config)
+            .env("CAPTCHAAI_KEY", TEST_KEY)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn autoscaler run");
+        Self {
+            child,
+            log,
+            _dir: dir,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, name: &str) {
+        signal(self.pid(), name);
+    }
+
+    /// Kills the host at once (SIGKILL): no drain, no cleanup.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits up to `timeout` for the host to exit; its exit code, or `None` if it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// The host's log lines so far, parsed.
+    pub fn log_lines(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+
+    /// Log lines whose message contains `text`.
+    pub fn logged(&self, text: &str) -> Vec<serde_json::Value> {
+        self.log_lines()
+            .into_iter()
+            .filter(|l| {
+                l["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(text))
+            })
+            .collect()
+    }
+
+    /// CPU time the host has used so far (user + system), from `/proc`.
+    pub fn cpu_time(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        // After the command name: state is field 0, utime field 11, stime field 12; 100 Hz.
+        Duration::from_millis((ticks(11) + ticks(12)) * 10)
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A host's config file: fast polling against the given Redis and simulator. `pool` holds
+/// extra `[pool]` lines; a key set there replaces the default here.
+pub fn host_toml(host_id: &str, redis_url: &str, sim_url: &str, pool: &str) -> String {
+    let defaults = [
+        ("tick", "\"200ms\""),
+        ("window", "\"2s\""),
+        ("task_timeout", "\"20s\""),
+        ("retry_backoff_max", "\"200ms\""),
+        ("heartbeat_ttl", "\"3s\""),
+        ("drain_timeout", "\"5s\""),
+    ];
+    let mut pool_lines = pool.trim().to_owned();
+    for (key, value) in defaults {
+        if !pool.contains(&format!("{key} =")) {
+            pool_lines.push_str(&format!("\n{key} = {value}"));
+        }
+    }
+    format!(
+        "host_id = \"{host_id}\"\n\
+         [redis]\nurl = \"{redis_url}\"\n\
+         [captchaai]\nurl = \"{sim_url}\"\nfirst_poll_delay = \"30ms\"\n\
+         poll_interval = \"50ms\"\nmax_polls = 200\nhttp_timeout = \"2s\"\n\
+         balance_interval = \"1s\"\n\
+         [pool]\n{pool_lines}\n"
+    )
+}
+
+/// `n` valid tasks with ids `<prefix>-<i>`.
+pub fn tasks(prefix: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"id":"{prefix}-{i}","method":"userrecaptcha","params":{{"googlekey":"6Le-test","pageurl":"https://example.com/{i}"}}}}"#
+            )
+        })
+        .collect()
+}
+
+/// Pushes raw tasks onto the default queue in batches.
+pub async fn push(conn: &mut redis::aio::MultiplexedConnection, tasks: &[String]) {
+    use redis::AsyncCommands;
+    for batch in tasks.chunks(500) {
+        let _: () = conn.rpush("captcha:tasks", batch).await.expect("push");
+    }
 }
 
 /// Polls `check` every 20 ms until it holds or `timeout` passes.

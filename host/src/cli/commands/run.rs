@@ -2,8 +2,8 @@
 //! when its bytes did not change (the watcher in `policy::reload` handles it).
 //!
 //! The first signal stops taking tasks and drains (in-flight tasks finish up to
-//! `pool.drain_timeout`, the rest return to the queue); a second signal ends the drain at once,
-//! still returning what it can.
+//! `pool.drain_timeout`, the rest return to the queue, exit 0); a second signal ends the drain
+//! at once, still returning what it can, and exits 130.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -57,13 +57,16 @@ pub async fn execute(args: RunArgs) -> Result<(), CliError> {
                  captchaai.key_file to a file holding it"
             ))
         })?;
-    let stop = CancellationToken::new();
-    tokio::spawn(stop_on_signals(stop.clone()));
+    let (stop, hurry) = (CancellationToken::new(), CancellationToken::new());
+    tokio::spawn(stop_on_signals(stop.clone(), hurry.clone()));
     tracing::info!(host_id = %config.host_id(), "starting");
-    let summary = crate::service::run(config, api_key, stop, None)
+    let summary = crate::service::run_with(config, api_key, stop, hurry.clone(), None)
         .await
         .context("the pool stopped")?;
     tracing::info!(?summary, "stopped");
+    if hurry.is_cancelled() {
+        std::process::exit(INTERRUPTED);
+    }
     Ok(())
 }
 
@@ -108,14 +111,27 @@ fn dry_run_size(workers: Option<u32>, pool: &PoolConfig) -> Result<u32, ConfigEr
     })
 }
 
-/// Cancels `stop` on the first SIGTERM or Ctrl-C, and exits on the second.
-async fn stop_on_signals(stop: CancellationToken) {
+/// The exit code after a second stop signal cut the drain short.
+const INTERRUPTED: i32 = 130;
+/// After the second signal, the longest wait for in-flight tasks to return to the queue.
+const HURRY_LIMIT: Duration = Duration::from_secs(5);
+
+/// Cancels `stop` on the first SIGTERM or Ctrl-C. The second cancels `hurry`, so in-flight
+/// tasks return to the queue at once; the process exits when that is done, after
+/// [`HURRY_LIMIT`], or on a third signal, whichever comes first.
+async fn stop_on_signals(stop: CancellationToken, hurry: CancellationToken) {
     wait_for_signal().await;
     tracing::info!("stop requested: draining (signal again to stop at once)");
     stop.cancel();
     wait_for_signal().await;
-    tracing::warn!("second stop signal: exiting now; unanswered tasks stay in the processing list");
-    std::process::exit(130);
+    tracing::warn!("second stop signal: returning in-flight tasks to the queue and exiting");
+    hurry.cancel();
+    tokio::select! {
+        _ = tokio::time::sleep(HURRY_LIMIT) => {}
+        _ = wait_for_signal() => {}
+    }
+    tracing::warn!("exiting now; tasks still in the processing list go back at the next start");
+    std::process::exit(INTERRUPTED);
 }
 
 async fn wait_for_signal() {

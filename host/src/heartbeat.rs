@@ -1,0 +1,263 @@
+//! Host liveness: each host heartbeats, and live hosts reclaim the tasks of dead ones.
+//!
+//! A host keeps `<heartbeat_prefix><host_id>` alive (value: a token of this run, expiring
+//! after `pool.heartbeat_ttl`) and its id in the `hosts` set. Every third of the TTL it renews
+//! the key and looks for hosts whose key has expired: their processing lists go back to the
+//! head of the queue, in one script that checks the key first, so a live host's list is never
+//! touched. The reclaimer leaves a marker in the dead host's key; a host that was only stalled
+//! (paused, cut off from Redis) finds the marker at its next beat, marks every claim lost so
+//! its workers drop tasks that are no longer theirs, and carries on under a fresh heartbeat.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Script};
+use tokio_util::sync::CancellationToken;
+
+use crate::held::Held;
+use crate::queue::{Keys, Queue};
+
+/// How long the marker a reclaim leaves in a dead host's key lives.
+const MARKER_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// The marker's prefix; the reclaiming host's id follows.
+const MARKER: &str = "reclaimed:";
+
+/// Renews the heartbeat and registers the host; returns the key's previous value.
+const BEAT_SCRIPT: &str = r#"
+local previous = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+return previous
+"#;
+
+/// Returns a dead host's processing list to the head of the queue, oldest first, if its
+/// heartbeat has expired; -1 when it is alive.
+const RECLAIM_SCRIPT: &str = r#"
+local beat = redis.call('GET', KEYS[1])
+if beat and string.sub(beat, 1, string.len(ARGV[4])) ~= ARGV[4] then
+  return -1
+end
+local moved = 0
+while redis.call('LMOVE', KEYS[2], KEYS[3], 'RIGHT', 'LEFT') do
+  moved = moved + 1
+end
+redis.call('SREM', KEYS[4], ARGV[1])
+if not beat then
+  redis.call('SET', KEYS[1], ARGV[4] .. ARGV[2], 'PX', ARGV[3])
+end
+return moved
+"#;
+
+/// Removes the heartbeat and the registration, if they are still this run's.
+const LEAVE_SCRIPT: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[2])
+  return 1
+end
+return 0
+"#;
+
+/// What a beat found in this host's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Beat {
+    /// The key was this run's: all is well.
+    Alive,
+    /// The key had expired and nobody reclaimed the tasks; it is renewed.
+    Lapsed,
+    /// Another host reclaimed this host's tasks while its key was expired.
+    Reclaimed { by: String },
+    /// Another process wrote the key: two hosts run under one host id.
+    Shared,
+}
+
+/// One host's heartbeat.
+#[derive(Clone)]
+pub struct Heartbeat {
+    conn: ConnectionManager,
+    keys: Keys,
+    token: String,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for Heartbeat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Heartbeat")
+            .field("host_id", &self.keys.host_id)
+            .field("ttl", &self.ttl)
+            .finish()
+    }
+}
+
+impl Heartbeat {
+    pub fn new(conn: ConnectionManager, keys: Keys, ttl: Duration) -> Self {
+        let token = format!("{}:{:016x}", std::process::id(), rand::random::<u64>());
+        Self {
+            conn,
+            keys,
+            token,
+            ttl,
+        }
+    }
+
+    /// Starts this host's heartbeat, then returns to the queue whatever a previous run of this
+    /// host left in its processing list.
+    pub async fn join(&mut self, queue: &mut Queue) -> anyhow::Result<()> {
+        let host_id = self.keys.host_id.clone();
+        let beat = self.beat().await.with_context(|| {
+            format!("failed to start the heartbeat of host {host_id:?} in Redis")
+        })?;
+        if beat == Beat::Shared {
+            tracing::warn!(
+                %host_id,
+                "found the heartbeat of another run under this host_id: a run that crashed, \
+                 or another host with the same host_id (give each host its own)"
+            );
+        }
+        let recovered = queue.recover_orphans().await.with_context(|| {
+            format!("failed to recover tasks left in the processing list of host {host_id:?}")
+        })?;
+        if recovered > 0 {
+            tracing::warn!(
+                recovered,
+                %host_id,
+                "returned tasks left by a previous run to the queue"
+            );
+        }
+        Ok(())
+    }
+
+    /// After the pool and the dispatcher stopped: returns to the queue anything still in the
+    /// processing list (a take cut short), then leaves the live hosts. If Redis does not
+    /// answer, the heartbeat expires and another host reclaims what is left.
+    pub async fn depart(&mut self, queue: &mut Queue) {
+        let left = match queue.recover_orphans().await {
+            Ok(moved) => moved,
+            Err(e) => {
+                tracing::warn!(error = %e, "failed to empty the processing list at stop; another host will reclaim it");
+                return;
+            }
+        };
+        if left > 0 {
+            tracing::warn!(
+                returned = left,
+                "returned unanswered tasks to the queue at stop"
+            );
+        }
+        if let Err(e) = self.leave().await {
+            tracing::warn!(error = %e, "failed to remove the heartbeat at stop; it expires by itself");
+        }
+    }
+
+    /// Renews the heartbeat and says what it found.
+    pub async fn beat(&mut self) -> redis::RedisResult<Beat> {
+        let previous: Option<String> = Script::new(BEAT_SCRIPT)
+            .key(&self.keys.heartbeat)
+            .key(&self.keys.hosts)
+            .arg(&self.token)
+            .arg(millis(self.ttl))
+            .arg(&self.keys.host_id)
+            .invoke_async(&mut self.conn)
+            .await?;
+        Ok(match previous {
+            Some(value) if value == self.token => Beat::Alive,
+            None => Beat::Lapsed,
+            Some(value) => match value.strip_prefix(MARKER) {
+                Some(by) => Beat::Reclaimed { by: by.to_owned() },
+                None => Beat::Shared,
+            },
+        })
+    }
+
+    /// Reclaims the processing lists of registered hosts whose heartbeat expired; returns
+    /// each reclaimed host with the number of tasks returned to the queue.
+    pub async fn reclaim_dead(&mut self) -> redis::RedisResult<Vec<(String, u64)>> {
+        let hosts: Vec<String> = self.conn.smembers(&self.keys.hosts).await?;
+        let mut reclaimed = Vec::new();
+        for host in hosts.into_iter().filter(|h| *h != self.keys.host_id) {
+            let moved: i64 = Script::new(RECLAIM_SCRIPT)
+                .key(self.keys.heartbeat_of(&host))
+                .key(self.keys.processing_of(&host))
+                .key(&self.keys.queue)
+                .key(&self.keys.hosts)
+                .arg(&host)
+                .arg(&self.keys.host_id)
+                .arg(millis(MARKER_TTL))
+                .arg(MARKER)
+                .invoke_async(&mut self.conn)
+                .await?;
+            if let Ok(moved) = u64::try_from(moved) {
+                reclaimed.push((host, moved));
+            }
+        }
+        Ok(reclaimed)
+    }
+
+    /// Removes this host's heartbeat and registration: for a clean stop with nothing held.
+    pub async fn leave(&mut self) -> redis::RedisResult<()> {
+        let _: i64 = Script::new(LEAVE_SCRIPT)
+            .key(&self.keys.heartbeat)
+            .key(&self.keys.hosts)
+            .arg(&self.token)
+            .arg(&self.keys.host_id)
+            .invoke_async(&mut self.conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Beats and reclaims every third of the TTL until `stop`.
+    pub async fn run(mut self, held: Arc<Held>, stop: CancellationToken) {
+        let mut ticks = tokio::time::interval(self.ttl / 3);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            self.renew(&held).await;
+            self.reclaim().await;
+        }
+    }
+
+    async fn renew(&mut self, held: &Held) {
+        let host_id = self.keys.host_id.clone();
+        match self.beat().await {
+            Ok(Beat::Alive) => {}
+            Ok(Beat::Lapsed) => {
+                tracing::warn!(%host_id, ttl = ?self.ttl, "heartbeat had lapsed; renewed it")
+            }
+            Ok(Beat::Reclaimed { by }) => {
+                let dropped = held.lose_all();
+                tracing::error!(
+                    %host_id, reclaimed_by = %by, dropped,
+                    "this host's heartbeat lapsed and another host took its tasks: dropping them"
+                );
+            }
+            Ok(Beat::Shared) => tracing::error!(
+                %host_id,
+                "another process heartbeats under this host_id: give each host its own host_id"
+            ),
+            Err(e) => tracing::warn!(error = %e, "failed to renew the heartbeat"),
+        }
+    }
+
+    async fn reclaim(&mut self) {
+        match self.reclaim_dead().await {
+            Ok(reclaimed) => {
+                for (dead_host, tasks) in reclaimed {
+                    tracing::warn!(
+                        %dead_host, tasks,
+                        "reclaimed the tasks of a host whose heartbeat expired"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "failed to look for dead hosts"),
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}

@@ -1,0 +1,74 @@
+//! A host killed with SIGKILL in the middle of a burst loses nothing: the next start returns
+//! its in-flight tasks to the queue, and every task ends with exactly one result.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use redis::AsyncCommands;
+
+use autoscaler::sim::SimConfig;
+
+use crate::support::{self, Accounting, Host, RedisServer};
+
+const TASKS: usize = 1200;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_killed_mid_burst_and_restarted_answers_every_task_once() {
+    let redis = RedisServer::start();
+    let sim = support::fast_sim(SimConfig {
+        solve_time: (Duration::from_millis(50), Duration::from_millis(150)),
+        ..support::fast_sim_config()
+    })
+    .await;
+    let mut conn = support::conn(&redis.url()).await;
+    support::push(&mut conn, &support::tasks("crash", TASKS)).await;
+    let pool = "min_workers = 40\nmax_workers = 40";
+    let processing = "captcha:processing:crash-host";
+
+    let mut host = Host::start("crash-host", &redis.url(), &sim.base_url(), pool);
+    let mid_burst = support::eventually(Duration::from_secs(60), || {
+        let mut conn = conn.clone();
+        async move {
+            let results: usize = conn.hlen("captcha:results").await.unwrap_or(0);
+            let held: usize = conn.llen(processing).await.unwrap_or(0);
+            results >= 200 && held >= 10
+        }
+    })
+    .await;
+    assert!(mid_burst, "the host never got well into the burst");
+    host.kill();
+    let orphans: usize = conn.llen(processing).await.expect("llen");
+    let answered: usize = conn.hlen("captcha:results").await.expect("hlen");
+    assert!(orphans > 0, "the kill should leave tasks in flight");
+    assert!(answered < TASKS, "the kill should come mid-burst");
+
+    let host = Host::start("crash-host", &redis.url(), &sim.base_url(), pool);
+    let accounting = support::settle(&redis.url(), TASKS, Duration::from_secs(90)).await;
+    assert_eq!(
+        accounting,
+        Accounting {
+            results: TASKS,
+            dead: 0,
+            queued: 0,
+            processing: 0
+        }
+    );
+    let results: HashMap<String, String> = conn.hgetall("captcha:results").await.expect("all");
+    for i in 0..TASKS {
+        let result = results
+            .get(&format!("crash-{i}"))
+            .expect("every id has a result");
+        assert!(
+            result.starts_with(r#"{"status":"success","token":"#),
+            "{result}"
+        );
+    }
+    let recovered = host.logged("returned tasks left by a previous run");
+    assert_eq!(recovered.len(), 1, "one recovery at the restart");
+    assert_eq!(recovered[0]["fields"]["recovered"], orphans as u64);
+    let submitted = sim.stats().submitted as usize;
+    assert!(
+        (TASKS..=TASKS + orphans).contains(&submitted),
+        "only the orphans may be solved twice: {submitted} submits for {TASKS} tasks, {orphans} orphans"
+    );
+}
