@@ -33,10 +33,13 @@ return previous
 "#;
 
 /// Returns a dead host's processing list to the head of the queue, oldest first, if its
-/// heartbeat has expired; -1 when it is alive.
+/// heartbeat has expired; -1 when it is alive or another host already reclaimed it.
 const RECLAIM_SCRIPT: &str = r#"
 local beat = redis.call('GET', KEYS[1])
-if beat and string.sub(beat, 1, string.len(ARGV[4])) ~= ARGV[4] then
+if beat then
+  if string.sub(beat, 1, string.len(ARGV[4])) == ARGV[4] then
+    redis.call('SREM', KEYS[4], ARGV[1])
+  end
   return -1
 end
 local moved = 0
@@ -44,9 +47,7 @@ while redis.call('LMOVE', KEYS[2], KEYS[3], 'RIGHT', 'LEFT') do
   moved = moved + 1
 end
 redis.call('SREM', KEYS[4], ARGV[1])
-if not beat then
-  redis.call('SET', KEYS[1], ARGV[4] .. ARGV[2], 'PX', ARGV[3])
-end
+redis.call('SET', KEYS[1], ARGV[4] .. ARGV[2], 'PX', ARGV[3])
 return moved
 "#;
 

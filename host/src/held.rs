@@ -121,9 +121,9 @@ mod tests {
         let held = Arc::new(Held::default());
         let a = held.claim(b"a");
         let b = held.claim(b"a");
-        assert_eq!(held.snapshot().get(&b"a".to_vec()), Some(&2));
+        assert_eq!(held.snapshot().get(b"a".as_slice()), Some(&2));
         drop(a);
-        assert_eq!(held.snapshot().get(&b"a".to_vec()), Some(&1));
+        assert_eq!(held.snapshot().get(b"a".as_slice()), Some(&1));
         drop(b);
         assert!(held.is_empty());
     }
