@@ -181,6 +181,13 @@ impl<P: Workers, B: Backlog> Scaler<P, B> {
         self.dry_run
     }
 
+    /// Starts snapshot times at `epoch_ms` instead of the wall clock, so that a replay hands
+    /// its policy the same times on every run.
+    pub fn with_epoch_ms(mut self, epoch_ms: u64) -> Self {
+        self.epoch_ms = epoch_ms;
+        self
+    }
+
     /// Brings the pool to its minimum (or a dry run's size) before the first tick.
     pub fn start(&mut self) {
         self.apply(self.dry_run.unwrap_or(self.settings.min_workers));
