@@ -20,6 +20,7 @@ pub mod observe;
 pub mod policy;
 pub mod pool;
 pub mod queue;
+pub mod replay;
 pub mod retention;
 pub mod scaler;
 pub mod service;

@@ -16,6 +16,7 @@ mod outage;
 mod pipeline;
 mod policy_check;
 mod reload;
+mod replay;
 mod scaling;
 mod shutdown;
 mod soak;

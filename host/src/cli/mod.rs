@@ -43,6 +43,8 @@ pub enum Command {
     /// Work with policy files.
     #[command(subcommand)]
     Policy(commands::policy::PolicyCommand),
+    /// Replay load through policies in virtual time and compare their cost and queue wait.
+    Replay(commands::replay::ReplayArgs),
 }
 
 /// How a command failed: bad usage or configuration (exit 2), or at run time (exit 1).
@@ -76,6 +78,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
             Command::Status(args) => commands::status::execute(args).await,
             Command::Demo(args) => commands::demo::execute(args).await,
             Command::Policy(command) => commands::policy::execute(command).await,
+            Command::Replay(args) => commands::replay::execute(args).await,
         }
     })
 }
@@ -84,7 +87,7 @@ pub fn execute(cli: Cli) -> Result<(), CliError> {
 /// its own lines), in colour only when stderr is a terminal.
 pub fn init_logging(cli: &Cli) {
     let default = match cli.command {
-        Command::Demo(_) | Command::Policy(_) => "warn",
+        Command::Demo(_) | Command::Policy(_) | Command::Replay(_) => "warn",
         _ => "info",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));

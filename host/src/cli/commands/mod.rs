@@ -4,5 +4,6 @@ pub mod api_sim;
 pub mod demo;
 pub mod enqueue;
 pub mod policy;
+pub mod replay;
 pub mod run;
 pub mod status;
