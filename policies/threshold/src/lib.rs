@@ -1,29 +1,33 @@
 //! The default autoscaler policy: the signals table, with every threshold a parameter.
 //!
-//! | signal             | scale up when             | low load when                           |
-//! |--------------------|---------------------------|-----------------------------------------|
-//! | queue depth        | > `queue_up` (20)         | < `queue_down` (5)                      |
-//! | worker utilization | > `utilization_up` (80 %) | < `utilization_down` (20 %)             |
-//! | solve latency      | P95 > `p95_up_s` (60 s)   | P95 < `p95_down_s` (20 s), or no sample |
-//! | error rate         | > `error_up` (5 %)        | < `error_down` (1 %)                    |
-//! | balance            | never below `balance_floor_usd` ($1)  | —                           |
+//! | signal             | scale up when                       | low load when                 |
+//! |--------------------|-------------------------------------|-------------------------------|
+//! | queue depth        | > `queue_up` (20)                   | < `queue_down` (5)            |
+//! | worker utilization | > `utilization_up` (90 %), ≥ 5 wait | < `utilization_down` (85 %)   |
+//! | solve latency      | P95 > `p95_up_s` (60 s)             | P95 < `p95_down_s` (45 s), or no sample |
+//! | error rate         | > `error_up` (5 %)                  | < `error_down` (1 %)          |
+//! | balance            | never below `balance_floor_usd` ($1) | —                            |
 //!
-//! Scaling up is fast and sized from the need, never a fixed +1. Each up-signal asks for a
-//! worker count and the largest wins:
+//! Scaling up is fast and sized from the need. Each up-signal asks for a worker count and the
+//! largest wins:
 //! - backlog: busy + ⌈queue / `tasks_per_worker`⌉;
-//! - utilization: ⌈busy / `target_utilization`⌉;
-//! - latency and errors (transport and task errors only): the active workers times how far the
-//!   value is over its threshold, at most double, and at most once per metrics window after a
-//!   scale-up, since a window-long signal still shows the time before the last step.
+//! - utilization, once `queue_down` tasks wait: ⌈busy / `target_utilization` (95 %)⌉. A busy
+//!   pool with an empty queue is serving its load; a few waiting tasks are the buffer that lets
+//!   it run near its target;
+//! - latency: the active workers times how far P95 is over its threshold, at most double;
+//! - errors (transport and task errors only, and only with `error_min_count` (5) of them in the
+//!   window): one fresh worker.
 //!
-//! Nothing adds workers while submissions are paused, while the known balance is under
-//! `balance_floor_usd`, or while the provider refuses attempts for lack of a slot
+//! Latency and errors cover the whole window, so they step at most once per window after a
+//! scale-up. Nothing adds workers while submissions are paused, while the known balance is
+//! under `balance_floor_usd`, or while the provider refuses attempts for lack of a slot
 //! (`capacity_hold`); above `capacity_step_down` the pool steps down toward the busy workers.
 //!
-//! Scaling down waits for low load on every signal to hold for `down_window_s` (tracked in the
-//! state blob), then removes `down_step` of the active workers per tick, at least one, never
-//! below the host's minimum, the busy workers, or what the load needs. Every parameter and its
-//! default is in [`config`]; each decision's reason names the signal and its numbers.
+//! Scaling down waits for low load on every signal to hold for `down_window_s` (30 s, tracked
+//! in the state blob), then removes `down_step` of the active workers per tick, at least one,
+//! never below the host's minimum, the busy workers, or what the load needs. Every parameter
+//! and its default is in [`config`], with why the low-load defaults differ from the source
+//! table; each decision's reason names the signal and its numbers.
 //!
 //! Built for `wasm32-wasip2` this crate is the component the host embeds; built natively it is
 //! a library whose [`Threshold`] can be driven by `autoscaler_policy_sdk::testing`.

@@ -1,10 +1,15 @@
 //! Reading the signals table off a snapshot: which up-signals fire and how many workers each
 //! asks for, whether the tick is a low-load tick, and how many workers the load needs.
 //!
-//! Step sizes come from the need, never a fixed +1: the backlog and utilization signals compute
-//! the workers the load needs now; the latency and error signals lag (they cover the whole
-//! window), so they ask for a step proportional to how far the value is over its threshold, and
-//! at most once per window after a scale-up.
+//! Step sizes come from the need: the backlog and utilization signals compute the workers the
+//! load needs now; the latency signal lags (it covers the whole window), so it asks for a step
+//! proportional to how far P95 is over its threshold, at most once per window after a scale-up.
+//! The error signal asks for one fresh worker, also at most once per window: the host's workers
+//! share one HTTP client, so more of them bring no fresh connections, and the time errors cost
+//! (retries, backoff) already shows as busy workers and a backlog.
+//!
+//! Rates over a small window are noisy: two errors in thirty attempts are 7 %. The error signals
+//! count only once the window holds `error_min_count` errors.
 
 use autoscaler_policy_sdk::Snapshot;
 
@@ -39,15 +44,17 @@ pub fn up_signals(config: &Config, snapshot: &Snapshot) -> Vec<UpSignal> {
 }
 
 /// Whether every signal is in its low-load range. No latency sample is not a missing signal:
-/// an idle pool solves nothing.
+/// an idle pool solves nothing; fewer than `error_min_count` errors are no error signal.
 pub fn low_load(config: &Config, snapshot: &Snapshot) -> bool {
     let latency_low = snapshot
         .latency_p95_ms
         .is_none_or(|ms| as_seconds(ms) < config.p95_down_s);
+    let errors_low = retryable_error_rate(snapshot) < config.error_down
+        || retryable_errors(snapshot) < config.error_min_count;
     snapshot.queue_depth < config.queue_down
         && snapshot.utilization < config.utilization_down
         && latency_low
-        && retryable_error_rate(snapshot) < config.error_down
+        && errors_low
 }
 
 /// The workers the current load needs: the busy ones plus the backlog's share, or enough to
@@ -61,6 +68,11 @@ pub fn needed(config: &Config, snapshot: &Snapshot) -> u32 {
 /// Transport and task errors: the errors fresh workers may cure.
 pub fn retryable_error_rate(snapshot: &Snapshot) -> f64 {
     snapshot.errors.transport + snapshot.errors.task
+}
+
+/// How many transport and task errors the window holds.
+pub fn retryable_errors(snapshot: &Snapshot) -> u32 {
+    (retryable_error_rate(snapshot) * f64::from(snapshot.attempts)).round() as u32
 }
 
 /// The queue is over `queue_up`, or holds tasks with no active worker to take them.
@@ -80,9 +92,11 @@ fn backlog(config: &Config, snapshot: &Snapshot) -> Option<UpSignal> {
     })
 }
 
-/// Utilization is over `utilization_up`: aim for `target_utilization`.
+/// Utilization is over `utilization_up` while at least `queue_down` tasks wait: aim for
+/// `target_utilization`. A busy pool with an empty queue serves its load; a few waiting tasks
+/// are the buffer that lets the pool run near its target.
 fn utilization(config: &Config, snapshot: &Snapshot) -> Option<UpSignal> {
-    if snapshot.utilization <= config.utilization_up {
+    if snapshot.utilization <= config.utilization_up || snapshot.queue_depth < config.queue_down {
         return None;
     }
     Some(UpSignal {
@@ -103,41 +117,29 @@ fn latency(config: &Config, snapshot: &Snapshot) -> Option<UpSignal> {
         return None;
     }
     let label = format!("p95 {}s > {}s", number(p95), number(config.p95_up_s));
-    Some(lagging(
-        snapshot,
-        label,
-        p95 / config.p95_up_s,
-        "for latency",
-    ))
+    let wants = proportional(snapshot.active_workers(), p95 / config.p95_up_s);
+    Some(lagging(snapshot, label, wants, "for latency"))
 }
 
-/// Transport and task errors are over `error_up`.
+/// Transport and task errors are over `error_up`, and there are at least `error_min_count`.
 fn errors(config: &Config, snapshot: &Snapshot) -> Option<UpSignal> {
     let rate = retryable_error_rate(snapshot);
-    if rate <= config.error_up {
+    if rate <= config.error_up || retryable_errors(snapshot) < config.error_min_count {
         return None;
     }
     let label = format!("errors {} > {}", percent(rate), percent(config.error_up));
-    // With error_up = 0 any error fires; step as if twice over the threshold.
-    let ratio = if config.error_up > 0.0 {
-        rate / config.error_up
-    } else {
-        MAX_PROPORTIONAL_FACTOR
-    };
-    Some(lagging(snapshot, label, ratio, "for fresh workers"))
+    let wants = snapshot.active_workers().saturating_add(1);
+    Some(lagging(snapshot, label, wants, "for a fresh worker"))
 }
 
-/// A window-long signal: a proportional step, or a wait if the pool grew within the window
-/// (the window still holds the samples from before that step took effect).
-fn lagging(snapshot: &Snapshot, label: String, ratio: f64, purpose: &str) -> UpSignal {
+/// A window-long signal: its step, or a wait if the pool grew within the window (the window
+/// still holds the samples from before that step took effect).
+fn lagging(snapshot: &Snapshot, label: String, wants: u32, purpose: &str) -> UpSignal {
     let window_ms = u64::from(snapshot.window_ms);
     let recent_up = snapshot.since_scale_up_ms.filter(|&ms| ms < window_ms);
     let (wants, note) = match recent_up {
         Some(ms) => (None, format!("scaled up {} ago", seconds(ms))),
-        None => (
-            Some(proportional(snapshot.active_workers(), ratio)),
-            purpose.to_string(),
-        ),
+        None => (Some(wants), purpose.to_string()),
     };
     UpSignal { label, wants, note }
 }
@@ -194,8 +196,8 @@ mod tests {
             queue_depth: 4,
             ..testing::quiet()
         };
-        // busy 3 + ceil(4 / 8) = 4; ceil(3 / 0.6) = 5.
-        assert_eq!(needed(&config, &snapshot), 5);
+        // busy 3 + ceil(4 / 8) = 4; ceil(3 / 0.95) = 4.
+        assert_eq!(needed(&config, &snapshot), 4);
     }
 
     #[test]
@@ -203,7 +205,7 @@ mod tests {
         let config = Config::default();
         assert!(low_load(&config, &testing::quiet()));
         let slow = Snapshot {
-            latency_p95_ms: Some(25_000),
+            latency_p95_ms: Some(50_000),
             ..testing::quiet()
         };
         assert!(!low_load(&config, &slow));

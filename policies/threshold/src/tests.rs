@@ -43,12 +43,12 @@ fn targets(decisions: &[Decision]) -> Vec<u32> {
     decisions.iter().map(|decision| decision.target).collect()
 }
 
-/// Runs the down window out on `snapshot` (7 ticks of 10 s: 0 s to 60 s of low load) and
+/// Runs the down window out on `snapshot` (4 ticks of 10 s: 0 s to 30 s of low load) and
 /// returns the last decision, the first one allowed to step down.
 fn after_down_window(snapshot: &Snapshot) -> Decision {
     let mut harness = Harness::new(policy());
-    let decisions = harness.ticks(snapshot, 7);
-    decisions.into_iter().last().expect("seven ticks")
+    let decisions = harness.ticks(snapshot, 4);
+    decisions.into_iter().last().expect("four ticks")
 }
 
 // Queue depth.
@@ -81,7 +81,7 @@ fn a_short_queue_lets_the_pool_shrink() {
         ..pool(12, 0)
     });
     assert_eq!(decision.target, 9);
-    assert_eq!(decision.reason, "low load for 60s: -3");
+    assert_eq!(decision.reason, "low load for 30s: -3");
 }
 
 #[test]
@@ -118,23 +118,38 @@ fn a_backlog_the_idle_workers_cover_holds() {
 // Worker utilization.
 
 #[test]
-fn high_utilization_scales_up_to_the_target_utilization() {
-    let decision = decide(&pool(10, 9));
-    // ceil(9 / 0.6) = 15.
-    assert_eq!(decision.target, 15);
-    assert_eq!(decision.reason, "utilization 90% > 80%: +5 to reach 60%");
+fn high_utilization_with_tasks_waiting_scales_up_to_the_target_utilization() {
+    let decision = decide(&Snapshot {
+        queue_depth: 8,
+        ..pool(20, 20)
+    });
+    // ceil(20 / 0.95) = 22.
+    assert_eq!(decision.target, 22);
+    assert_eq!(decision.reason, "utilization 100% > 90%: +2 to reach 95%");
+}
+
+#[test]
+fn high_utilization_with_an_empty_queue_holds() {
+    let decision = decide(&pool(20, 20));
+    assert_eq!(decision.target, 20);
+    assert_eq!(decision.reason, "hold: within thresholds");
+    let few = decide(&Snapshot {
+        queue_depth: 4,
+        ..pool(20, 20)
+    });
+    assert_eq!(few.target, 20);
 }
 
 #[test]
 fn low_utilization_lets_the_pool_shrink() {
     let decision = after_down_window(&pool(10, 1));
     assert_eq!(decision.target, 8);
-    assert_eq!(decision.reason, "low load for 60s: -2");
+    assert_eq!(decision.reason, "low load for 30s: -2");
 }
 
 #[test]
 fn medium_utilization_keeps_the_pool() {
-    let decision = after_down_window(&pool(10, 5));
+    let decision = after_down_window(&pool(10, 9));
     assert_eq!(decision.target, 10);
     assert_eq!(decision.reason, "hold: within thresholds");
 }
@@ -187,16 +202,16 @@ fn a_lasting_slow_p95_steps_up_once_per_window() {
 #[test]
 fn a_fast_p95_lets_the_pool_shrink() {
     let decision = after_down_window(&Snapshot {
-        latency_p95_ms: Some(12_000),
+        latency_p95_ms: Some(35_000),
         ..pool(8, 0)
     });
-    assert_eq!(decision.reason, "low load for 60s: -2");
+    assert_eq!(decision.reason, "low load for 30s: -2");
 }
 
 #[test]
 fn a_middling_p95_keeps_the_pool() {
     let decision = after_down_window(&Snapshot {
-        latency_p95_ms: Some(30_000),
+        latency_p95_ms: Some(50_000),
         ..pool(8, 0)
     });
     assert_eq!(decision.target, 8);
@@ -206,21 +221,39 @@ fn a_middling_p95_keeps_the_pool() {
 // Error rate.
 
 #[test]
-fn transport_and_task_errors_add_fresh_workers() {
+fn transport_and_task_errors_add_a_fresh_worker() {
     let decision = decide(&Snapshot {
         errors: errors(0.06, 0.02, 0.0),
-        attempts: 50,
+        attempts: 100,
         ..pool(4, 2)
     });
-    // 8 % is 1.6 times the 5 % threshold: ceil(4 * 1.6) = 7.
-    assert_eq!(decision.target, 7);
-    assert_eq!(decision.reason, "errors 8% > 5%: +3 for fresh workers");
+    // 8 errors in 100 attempts: one more worker, whatever the rate.
+    assert_eq!(decision.target, 5);
+    assert_eq!(decision.reason, "errors 8% > 5%: +1 for a fresh worker");
+}
+
+#[test]
+fn a_few_errors_in_a_small_window_are_noise() {
+    let decision = decide(&Snapshot {
+        errors: errors(0.1, 0.0, 0.0),
+        attempts: 40,
+        ..pool(4, 2)
+    });
+    // 4 errors are fewer than error_min_count (5).
+    assert_eq!(decision.target, 4);
+    let after = after_down_window(&Snapshot {
+        errors: errors(0.1, 0.0, 0.0),
+        attempts: 40,
+        ..pool(8, 0)
+    });
+    assert_eq!(after.reason, "low load for 30s: -2");
 }
 
 #[test]
 fn errors_wait_a_window_after_a_scale_up() {
     let decision = decide(&Snapshot {
         errors: errors(0.2, 0.0, 0.0),
+        attempts: 50,
         since_scale_up_ms: Some(10_000),
         ..pool(4, 2)
     });
@@ -232,15 +265,17 @@ fn errors_wait_a_window_after_a_scale_up() {
 fn a_stable_error_rate_lets_the_pool_shrink() {
     let decision = after_down_window(&Snapshot {
         errors: errors(0.005, 0.0, 0.0),
+        attempts: 400,
         ..pool(8, 0)
     });
-    assert_eq!(decision.reason, "low load for 60s: -2");
+    assert_eq!(decision.reason, "low load for 30s: -2");
 }
 
 #[test]
 fn a_lingering_error_rate_keeps_the_pool() {
     let decision = after_down_window(&Snapshot {
         errors: errors(0.01, 0.01, 0.0),
+        attempts: 400,
         ..pool(8, 0)
     });
     assert_eq!(decision.target, 8);
@@ -256,7 +291,7 @@ fn the_largest_need_wins() {
         latency_p95_ms: Some(200_000),
         ..pool(10, 9)
     });
-    // backlog 9 + 5 = 14; utilization ceil(9 / 0.6) = 15; latency 2 × 10 = 20.
+    // backlog 9 + 5 = 14; utilization ceil(9 / 0.95) = 10; latency 2 × 10 = 20.
     assert_eq!(decision.target, 20);
     assert_eq!(decision.reason, "p95 200s > 60s: +10 for latency");
 }
@@ -287,12 +322,13 @@ fn draining_workers_do_not_count_as_capacity() {
         draining: 4,
         busy: 6,
         utilization: 1.0,
+        queue_depth: 5,
         max_workers: 50,
         ..testing::quiet()
     });
-    // ceil(6 / 0.6) = 10 against 6 active workers.
-    assert_eq!(decision.target, 10);
-    assert_eq!(decision.reason, "utilization 100% > 80%: +4 to reach 60%");
+    // ceil(6 / 0.95) = 7 against 6 active workers.
+    assert_eq!(decision.target, 7);
+    assert_eq!(decision.reason, "utilization 100% > 90%: +1 to reach 95%");
 }
 
 // Balance.
@@ -376,22 +412,22 @@ fn paused_submissions_hold_whatever_the_queue() {
 #[test]
 fn low_load_shorter_than_the_window_holds() {
     let mut harness = Harness::new(policy());
-    let decisions = harness.ticks(&pool(12, 0), 6);
-    assert_eq!(targets(&decisions), [12; 6]);
-    assert_eq!(decisions[0].reason, "hold: low load for 0s of 60s");
-    assert_eq!(decisions[5].reason, "hold: low load for 50s of 60s");
+    let decisions = harness.ticks(&pool(12, 0), 3);
+    assert_eq!(targets(&decisions), [12; 3]);
+    assert_eq!(decisions[0].reason, "hold: low load for 0s of 30s");
+    assert_eq!(decisions[2].reason, "hold: low load for 20s of 30s");
 }
 
 #[test]
 fn after_the_window_the_pool_steps_down_each_tick_to_the_minimum() {
     let mut harness = Harness::new(policy());
-    let decisions = harness.follow(&pool(12, 0), 16);
+    let decisions = harness.follow(&pool(12, 0), 13);
     assert_eq!(
         targets(&decisions),
-        [12, 12, 12, 12, 12, 12, 9, 7, 6, 5, 4, 3, 2, 1, 1, 1]
+        [12, 12, 12, 9, 7, 6, 5, 4, 3, 2, 1, 1, 1]
     );
-    assert_eq!(decisions[7].reason, "low load for 70s: -2");
-    assert_eq!(decisions[15].reason, "hold: low load for 150s, at min 1");
+    assert_eq!(decisions[4].reason, "low load for 40s: -2");
+    assert_eq!(decisions[12].reason, "hold: low load for 120s, at min 1");
 }
 
 #[test]
@@ -402,20 +438,20 @@ fn a_spike_in_the_window_restarts_it() {
         ..quiet
     };
     let mut harness = Harness::new(policy());
-    harness.ticks(&quiet, 5);
+    harness.ticks(&quiet, 2);
     assert_eq!(harness.tick(&spike).reason, "hold: within thresholds");
-    let decisions = harness.ticks(&quiet, 7);
-    assert_eq!(decisions[0].reason, "hold: low load for 0s of 60s");
-    assert_eq!(decisions[5].target, 12);
-    assert_eq!(decisions[6].reason, "low load for 60s: -3");
+    let decisions = harness.ticks(&quiet, 4);
+    assert_eq!(decisions[0].reason, "hold: low load for 0s of 30s");
+    assert_eq!(decisions[2].target, 12);
+    assert_eq!(decisions[3].reason, "low load for 30s: -3");
 }
 
 #[test]
 fn the_window_is_a_parameter() {
-    let params = Params::default().with("down_window_s", 20);
+    let params = Params::default().with("down_window_s", 50);
     let mut harness = Harness::new(policy_with(params));
-    let decisions = harness.ticks(&pool(12, 0), 3);
-    assert_eq!(targets(&decisions), [12, 12, 9]);
+    let decisions = harness.ticks(&pool(12, 0), 6);
+    assert_eq!(targets(&decisions), [12, 12, 12, 12, 12, 9]);
 }
 
 #[test]
@@ -430,11 +466,11 @@ fn a_step_down_never_goes_below_busy() {
         min_workers: 0,
         ..pool(8, 3)
     };
-    let decisions = harness.follow(&busy, 12);
-    assert_eq!(targets(&decisions)[6..], [6, 5, 4, 3, 3, 3]);
-    assert_eq!(decisions[9].reason, "low load for 90s: -1");
+    let decisions = harness.follow(&busy, 9);
+    assert_eq!(targets(&decisions), [8, 8, 8, 6, 5, 4, 3, 3, 3]);
+    assert_eq!(decisions[6].reason, "low load for 60s: -1");
     // At 3 workers all busy, utilization is 100 %: no longer low load.
-    assert_eq!(decisions[11].reason, "hold: within thresholds");
+    assert_eq!(decisions[8].reason, "hold: within thresholds");
 }
 
 #[test]
@@ -453,16 +489,16 @@ fn a_step_down_keeps_what_the_load_needs() {
 fn an_empty_state_starts_a_fresh_window() {
     let mut harness = Harness::new(policy()).with_state(Vec::new());
     let decision = harness.tick(&pool(12, 0));
-    assert_eq!(decision.reason, "hold: low load for 0s of 60s");
+    assert_eq!(decision.reason, "hold: low load for 0s of 30s");
     assert!(!decision.state.is_empty());
 }
 
 #[test]
 fn a_garbage_state_is_treated_as_empty() {
     let mut harness = Harness::new(policy()).with_state(b"state of another policy".to_vec());
-    let decisions = harness.ticks(&pool(12, 0), 7);
-    assert_eq!(decisions[0].reason, "hold: low load for 0s of 60s");
-    assert_eq!(decisions[6].reason, "low load for 60s: -3");
+    let decisions = harness.ticks(&pool(12, 0), 4);
+    assert_eq!(decisions[0].reason, "hold: low load for 0s of 30s");
+    assert_eq!(decisions[3].reason, "low load for 30s: -3");
 }
 
 #[test]
