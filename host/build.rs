@@ -18,6 +18,7 @@ const FIXTURES: &str = "tests/fixtures/policies";
 /// The fixture crates, built in one invocation with `--workspace`; checked by file name.
 const FIXTURE_FILES: &[&str] = &[
     "spin",
+    "sleeper",
     "deep_recursion",
     "memory_bomb",
     "trap_always",

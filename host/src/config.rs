@@ -78,6 +78,10 @@ pub const DEFAULT_POLICY_MAX_LOG_BYTES: u32 = 4096;
 pub const DEFAULT_RELOAD_DEBOUNCE: Duration = Duration::from_millis(300);
 /// Failed policy calls in a row after which the embedded default policy takes over.
 pub const DEFAULT_POLICY_FALLBACK_AFTER: u32 = 3;
+/// Wasm stack a policy may use; deeper recursion traps instead of overflowing the host.
+pub const DEFAULT_POLICY_STACK_KIB: u32 = 512;
+/// The most `policy.stack_kib` may be: policies run on threads with a 2 MiB stack.
+pub const MAX_POLICY_STACK_KIB: u32 = 1024;
 
 /// Everything `autoscaler run` needs, after the file, the environment and the flags.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -164,6 +168,7 @@ pub struct PolicyConfig {
     #[serde(with = "humantime_serde")]
     pub cpu_deadline: Duration,
     pub memory_mib: u32,
+    pub stack_kib: u32,
     pub max_reason_bytes: u32,
     pub max_state_bytes: u32,
     pub max_log_bytes: u32,
@@ -253,6 +258,7 @@ impl Default for PolicyConfig {
             file: None,
             cpu_deadline: DEFAULT_POLICY_CPU_DEADLINE,
             memory_mib: DEFAULT_POLICY_MEMORY_MIB,
+            stack_kib: DEFAULT_POLICY_STACK_KIB,
             max_reason_bytes: DEFAULT_POLICY_MAX_REASON_BYTES,
             max_state_bytes: DEFAULT_POLICY_MAX_STATE_BYTES,
             max_log_bytes: DEFAULT_POLICY_MAX_LOG_BYTES,
@@ -334,6 +340,10 @@ impl Config {
         }
         if self.policy.memory_mib == 0 {
             return Err(invalid("policy.memory_mib", 0, "must be at least 1"));
+        }
+        if !(64..=MAX_POLICY_STACK_KIB).contains(&self.policy.stack_kib) {
+            let hint = format!("must be from 64 to {MAX_POLICY_STACK_KIB}");
+            return Err(invalid("policy.stack_kib", self.policy.stack_kib, &hint));
         }
         Ok(())
     }

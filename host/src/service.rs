@@ -241,10 +241,12 @@ async fn load_policy_off_runtime(
 
 /// The engine, parameters and limits every policy of this host is loaded with.
 pub fn policy_loader(config: &Config) -> anyhow::Result<PolicyLoader> {
+    let limits = Limits::from_config(&config.policy);
     Ok(PolicyLoader {
-        engine: PolicyEngine::new().context("failed to start the policy engine")?,
+        engine: PolicyEngine::with_stack(limits.stack_bytes)
+            .context("failed to start the policy engine")?,
         params: params_from_toml(&config.policy.params)?,
-        limits: Limits::from_config(&config.policy),
+        limits,
     })
 }
 

@@ -84,6 +84,11 @@ async fn an_infinite_loop_is_cut_at_the_deadline() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sleep_is_refused_rather_than_waited_for() {
+    contained("sleeper", "sleeper", "trap", |_| {}).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deep_recursion_traps_on_the_stack_limit() {
     contained("deep_recursion", "deep-recursion", "trap", |_| {}).await;
 }

@@ -18,12 +18,15 @@ use wasmtime::{Config, Engine};
 
 use super::bindings::{Policy, PolicyPre};
 use super::guest::GuestState;
-use super::limits::{EPOCH_TICK, MAX_WASM_STACK};
+use super::limits::{EPOCH_TICK, Limits};
 use super::{CONTRACT_PACKAGE, CONTRACT_VERSION, PolicyError};
 
 /// Magic and layer bytes of a WebAssembly component and of a core module.
 const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
 const MODULE_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+/// The WASI clock interface as wasmtime-wasi defines it (guests built against any 0.2.x
+/// version are linked to it).
+const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
 /// Largest policy file the host will compile.
 pub const MAX_POLICY_BYTES: usize = 32 * 1024 * 1024;
 
@@ -67,14 +70,21 @@ impl std::fmt::Debug for PolicyEngine {
 }
 
 impl PolicyEngine {
-    /// Builds the engine and starts its epoch ticker, which stops when the engine is dropped.
+    /// An engine with the default limits' wasm stack.
     pub fn new() -> anyhow::Result<Self> {
+        Self::with_stack(Limits::default().stack_bytes)
+    }
+
+    /// Builds the engine with `stack_bytes` of wasm stack per call and starts its epoch
+    /// ticker, which stops when the engine is dropped.
+    pub fn with_stack(stack_bytes: usize) -> anyhow::Result<Self> {
         let mut config = Config::new();
         config.epoch_interruption(true);
-        config.max_wasm_stack(MAX_WASM_STACK);
+        config.max_wasm_stack(stack_bytes);
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        refuse_waiting(&mut linker)?;
         Policy::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)?;
         start_epoch_ticker(engine.weak());
         Ok(Self {
@@ -143,6 +153,23 @@ impl PolicyEngine {
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Component>> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Makes the clock subscriptions behind `sleep` and timed waits trap. A wait happens inside a
+/// WASI call, out of the epoch deadline's reach, so an hour's sleep would hold the tick for an
+/// hour; a policy has nothing to wait for.
+fn refuse_waiting(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance(MONOTONIC_CLOCK)?;
+    for name in ["subscribe-duration", "subscribe-instant"] {
+        clock.func_new(name, move |_, _, _, _| {
+            Err(wasmtime::Error::msg(format!(
+                "it tried to wait ({name}): a policy may not sleep"
+            )))
+        })?;
+    }
+    linker.allow_shadowing(false);
+    Ok(())
 }
 
 fn start_epoch_ticker(engine: wasmtime::EngineWeak) {

@@ -6,14 +6,14 @@ use crate::config::PolicyConfig;
 
 /// How often the engine's epoch advances; a call's deadline is counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(2);
-/// Wasm stack a policy may use; deeper recursion traps instead of overflowing the host.
-pub const MAX_WASM_STACK: usize = 512 * 1024;
 
 /// Limits applied to each instance and each call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
     pub cpu_deadline: Duration,
     pub memory_mib: u32,
+    /// Wasm stack per call (engine-wide: the engine is built with it).
+    pub stack_bytes: usize,
     pub max_reason_bytes: usize,
     pub max_state_bytes: usize,
     pub max_log_bytes: usize,
@@ -27,6 +27,7 @@ impl Limits {
         Self {
             cpu_deadline: config.cpu_deadline,
             memory_mib: config.memory_mib,
+            stack_bytes: bytes(config.stack_kib).saturating_mul(1024),
             max_reason_bytes: bytes(config.max_reason_bytes),
             max_state_bytes: bytes(config.max_state_bytes),
             max_log_bytes: bytes(config.max_log_bytes),

@@ -85,6 +85,9 @@ impl PolicyRuntime {
     }
 
     /// Asks the policy for a decision on `snapshot`.
+    ///
+    /// Call it off the async runtime's threads (`spawn_blocking`): a guest that writes to
+    /// stdout or stderr blocks inside WASI, which enters tokio and panics on a runtime thread.
     pub fn decide(&mut self, snapshot: &Snapshot) -> Result<PolicyDecision, PolicyError> {
         let started = Instant::now();
         let result = self.call_decide(snapshot);
@@ -190,7 +193,7 @@ fn classify(error: wasmtime::Error, store: &Store<GuestState>, limits: &Limits) 
     }
     let detail = match trap {
         Some(trap) => trap.to_string(),
-        None => format!("{error:#}"),
+        None => error.root_cause().to_string(),
     };
     PolicyError::Trap { detail }
 }

@@ -103,9 +103,11 @@ impl Host {
         for _ in 0..n {
             let report = tokio::time::timeout(Duration::from_secs(20), self.reports.recv())
                 .await
-                .expect("a tick within 20 s")
-                .expect("the host is still running");
-            reports.push(report);
+                .expect("a tick within 20 s");
+            match report {
+                Some(report) => reports.push(report),
+                None => panic!("the host stopped: {:?}", (&mut self.run).await),
+            }
         }
         reports
     }
