@@ -75,7 +75,9 @@ impl Backlog for Queue {
 pub enum PolicyCall {
     /// On a blocking thread, so a slow policy never stalls the workers (the host).
     Blocking,
-    /// On the calling task, for deterministic runs in virtual time (replay).
+    /// Waited for in place, for deterministic runs in virtual time (replay). The call runs on a
+    /// thread of its own, outside the runtime: a guest's blocking write to stdout enters tokio
+    /// inside WASI, which panics on a runtime's thread.
     Inline,
 }
 
@@ -258,7 +260,13 @@ impl<P: Workers, B: Backlog> Scaler<P, B> {
         let slot = self.slot.clone();
         let call = move || slot.decide(&snapshot);
         match self.settings.policy_call {
-            PolicyCall::Inline => call(),
+            PolicyCall::Inline => {
+                std::thread::scope(|s| s.spawn(call).join()).unwrap_or_else(|_| {
+                    Err(PolicyError::Trap {
+                        detail: "the call panicked".into(),
+                    })
+                })
+            }
             PolicyCall::Blocking => tokio::task::spawn_blocking(call).await.unwrap_or_else(|e| {
                 Err(PolicyError::Trap {
                     detail: format!("the call panicked: {e}"),

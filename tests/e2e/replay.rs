@@ -205,3 +205,20 @@ fn an_unknown_policy_is_a_usage_error_naming_the_bundled_ones() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_policy_that_prints_replays_like_any_other() {
+    // It floods its log, stdout and stderr every call: WASI's blocking writes must not meet
+    // the replay's runtime.
+    let flood = autoscaler::policy::embedded::built_policy_path("log_flood");
+    let stdout = replay_ok(&[
+        "--policy",
+        flood.to_str().expect("utf-8 path"),
+        "--scenario",
+        "steady",
+    ]);
+    assert!(
+        stdout.lines().any(|l| l.starts_with("log_flood.wasm ")),
+        "{stdout}"
+    );
+}

@@ -13,8 +13,8 @@ use std::str::FromStr;
 
 use super::error::{BUNDLED, ReplayError};
 use crate::policy::embedded::DEFAULT_POLICY;
-use crate::policy::reload::{PolicyLoader, PolicySlot};
-use crate::policy::{Limits, PolicyEngine, params_from_toml};
+use crate::policy::reload::{PolicyLoader, PolicySlot, display_name};
+use crate::policy::{Limits, PolicyEngine, PolicyError, params_from_toml};
 
 const STATIC: &[u8] = include_bytes!(concat!(env!("AUTOSCALER_POLICY_DIR"), "/static.wasm"));
 const FIXED_STEP: &[u8] =
@@ -48,9 +48,15 @@ impl FromStr for PolicySpec {
             Some((name, params)) if params.contains('=') => (name, params),
             _ => (spec, ""),
         };
+        let source = source(name)?;
+        // A file is known by its name: the folder only makes the table wide.
+        let label = match &source {
+            Source::File(path) => spec.replacen(name, &display_name(path), 1),
+            Source::Bundled(_) => spec.to_owned(),
+        };
         Ok(Self {
-            label: spec.to_owned(),
-            source: source(name)?,
+            label,
+            source,
             params: parse_params(spec, params)?,
         })
     }
@@ -73,7 +79,23 @@ impl PolicySpec {
     }
 
     /// Compiles, checks and configures the policy as the host would, ready for a scaler.
+    ///
+    /// Runs on a thread of its own, outside any tokio runtime: a guest that writes to stdout
+    /// in `configure` enters tokio inside WASI, which panics on a runtime's thread.
     pub fn load(&self, engine: &PolicyEngine, limits: &Limits) -> Result<PolicySlot, ReplayError> {
+        std::thread::scope(|s| s.spawn(|| self.load_here(engine, limits)).join()).unwrap_or_else(
+            |_| {
+                Err(ReplayError::LoadPolicy {
+                    name: self.label.clone(),
+                    source: PolicyError::Trap {
+                        detail: "loading it panicked".into(),
+                    },
+                })
+            },
+        )
+    }
+
+    fn load_here(&self, engine: &PolicyEngine, limits: &Limits) -> Result<PolicySlot, ReplayError> {
         let failed = |source| ReplayError::LoadPolicy {
             name: self.label.clone(),
             source,
@@ -160,9 +182,10 @@ mod tests {
 
     #[test]
     fn a_wasm_path_is_a_file() {
-        let spec: PolicySpec = "my/policy.wasm".parse().expect("a path");
+        let spec: PolicySpec = "my/policy.wasm:limit=3".parse().expect("a path");
         assert_eq!(spec.source, Source::File("my/policy.wasm".into()));
-        assert!(spec.params.is_empty());
+        assert_eq!(spec.label, "policy.wasm:limit=3");
+        assert_eq!(spec.params["limit"], toml::Value::Integer(3));
     }
 
     #[test]
