@@ -128,6 +128,7 @@ async fn a_wrong_key_pauses_submissions_and_keeps_every_task_queued() {
     let sim = sim(support::fast_sim_config()).await;
     let mut config = support::fast_config(&redis.url(), &sim.base_url());
     config.pool.min_workers = 4;
+    config.pool.max_workers = 4;
     let mut queue = support::queue(&config).await;
     let status_key = format!("autoscaler:status:{}", config.host_id());
     let stop = CancellationToken::new();
