@@ -207,8 +207,6 @@ async fn ticks_keep_their_pace_across_a_reload() {
     );
     assert!(reports.iter().all(|r| r.failure.is_none()), "{reports:#?}");
     assert!(took >= tick * 9, "ten ticks in {took:?}: none doubled");
-    assert!(
-        took <= tick * 11 + Duration::from_millis(300),
-        "ten ticks in {took:?}"
-    );
+    // A loaded machine may delay a tick (the interval then waits), never add one.
+    assert!(took <= tick * 13, "ten ticks in {took:?}");
 }
