@@ -24,6 +24,8 @@ pub struct LogBuffer {
     pub used: usize,
     pub dropped: usize,
     budget: usize,
+    /// An unfinished stdout or stderr line, waiting for the rest of it.
+    partial: Option<(LogLevel, String)>,
 }
 
 impl LogBuffer {
@@ -33,6 +35,40 @@ impl LogBuffer {
         self.used = 0;
         self.dropped = 0;
         self.budget = budget;
+        self.partial = None;
+    }
+
+    /// Takes stream output, which arrives in pieces: whole lines are kept, an unfinished one
+    /// waits for the rest (or for [`finish`](Self::finish)), and blank lines are skipped.
+    pub fn write_stream(&mut self, level: LogLevel, text: &str) {
+        let mut pending = match self.partial.take() {
+            Some((held, pending)) if held == level => pending,
+            Some((held, pending)) => {
+                self.push(held, &pending);
+                String::new()
+            }
+            None => String::new(),
+        };
+        pending.push_str(text);
+        let whole = pending.rfind('\n').map_or(0, |end| end + 1);
+        for line in pending[..whole].lines().filter(|l| !l.trim().is_empty()) {
+            self.push(level, line);
+        }
+        let rest = &pending[whole..];
+        if rest.len() > self.budget {
+            self.push(level, rest);
+        } else if !rest.is_empty() {
+            self.partial = Some((level, rest.to_owned()));
+        }
+    }
+
+    /// Ends the call: an unfinished line is kept as it stands.
+    pub fn finish(&mut self) {
+        if let Some((level, pending)) = self.partial.take()
+            && !pending.trim().is_empty()
+        {
+            self.push(level, &pending);
+        }
     }
 
     /// Keeps as much of `text` as the budget allows, cut at a character boundary.
@@ -202,9 +238,7 @@ impl OutputStream for GuestOutput {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
         let text = String::from_utf8_lossy(&bytes);
         let mut log = self.log.lock().map_err(|_| StreamError::Closed)?;
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            log.push(self.level, line);
-        }
+        log.write_stream(self.level, &text);
         Ok(())
     }
 
@@ -236,6 +270,26 @@ mod tests {
         assert_eq!(log.lines.len(), 2);
         assert_eq!(log.lines[1].1, "abcde");
         assert_eq!(log.dropped, 3 + 4);
+    }
+
+    #[test]
+    fn stream_pieces_are_joined_into_lines() {
+        let mut log = LogBuffer::default();
+        log.reset(1000);
+        log.write_stream(LogLevel::Warn, "memory allocation of ");
+        log.write_stream(LogLevel::Warn, "1048576");
+        log.write_stream(LogLevel::Warn, " bytes failed\n\nnext ");
+        log.write_stream(LogLevel::Info, "other stream\n");
+        log.finish();
+        let lines: Vec<&str> = log.lines.iter().map(|(_, line)| line.as_str()).collect();
+        assert_eq!(
+            lines,
+            [
+                "memory allocation of 1048576 bytes failed",
+                "next ",
+                "other stream"
+            ]
+        );
     }
 
     #[test]

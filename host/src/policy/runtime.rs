@@ -162,7 +162,8 @@ fn prepare_call(store: &mut Store<GuestState>, limits: &Limits) {
 /// Writes what the policy logged during the call to the host's log.
 fn flush_log(store: &Store<GuestState>, policy: &str) {
     let log = store.data().log.clone();
-    let log = log.lock().unwrap_or_else(|e| e.into_inner());
+    let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+    log.finish();
     for (level, line) in &log.lines {
         match level {
             LogLevel::Debug => tracing::debug!(%policy, "policy: {line}"),
