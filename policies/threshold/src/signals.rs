@@ -23,11 +23,57 @@ pub const MAX_PROPORTIONAL_FACTOR: f64 = 2.0;
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpSignal {
     /// The signal and its numbers, e.g. `queue 140 > 20`.
-    pub label: String,
+    pub label: Label,
     /// The worker count it asks for, or `None` while a lagging signal waits out its window.
     pub wants: Option<u32>,
     /// What the step is for (`for backlog`), or why it waits (`scaled up 20s ago`).
-    pub note: String,
+    pub note: Note,
+}
+
+/// A signal and its numbers. Kept as numbers and written out only for the reason of the
+/// decision, since most ticks discard all but one signal and formatting floats dominates a
+/// tick's cost.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Label {
+    Queue { depth: u32, up: u32 },
+    QueueWithoutWorker { depth: u32 },
+    Utilization { value: f64, up: f64 },
+    Latency { p95_s: f64, up_s: f64 },
+    Errors { rate: f64, up: f64 },
+}
+
+/// What a step is for, or why a lagging signal waits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Note {
+    For(&'static str),
+    ToReach(f64),
+    ScaledUpAgo(u64),
+}
+
+impl std::fmt::Display for Label {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Self::Queue { depth, up } => write!(f, "queue {depth} > {up}"),
+            Self::QueueWithoutWorker { depth } => write!(f, "queue {depth} with no worker"),
+            Self::Utilization { value, up } => {
+                write!(f, "utilization {} > {}", percent(value), percent(up))
+            }
+            Self::Latency { p95_s, up_s } => {
+                write!(f, "p95 {}s > {}s", number(p95_s), number(up_s))
+            }
+            Self::Errors { rate, up } => write!(f, "errors {} > {}", percent(rate), percent(up)),
+        }
+    }
+}
+
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Self::For(purpose) => f.write_str(purpose),
+            Self::ToReach(target) => write!(f, "to reach {}", percent(target)),
+            Self::ScaledUpAgo(ms) => write!(f, "scaled up {} ago", seconds(ms)),
+        }
+    }
 }
 
 /// Every up-signal that fires on `snapshot`, in the order of the signals table.
@@ -79,16 +125,19 @@ pub fn retryable_errors(snapshot: &Snapshot) -> u32 {
 fn backlog(config: &Config, snapshot: &Snapshot) -> Option<UpSignal> {
     let queue = snapshot.queue_depth;
     let label = if queue > config.queue_up {
-        format!("queue {queue} > {}", config.queue_up)
+        Label::Queue {
+            depth: queue,
+            up: config.queue_up,
+        }
     } else if queue > 0 && snapshot.active_workers() == 0 {
-        format!("queue {queue} with no worker")
+        Label::QueueWithoutWorker { depth: queue }
     } else {
         return None;
     };
     Some(UpSignal {
         label,
         wants: Some(backlog_target(config, snapshot)),
-        note: "for backlog".to_string(),
+        note: Note::For("for backlog"),
     })
 }
 
@@ -100,13 +149,12 @@ fn utilization(config: &Config, snapshot: &Snapshot) -> Option<UpSignal> {
         return None;
     }
     Some(UpSignal {
-        label: format!(
-            "utilization {} > {}",
-            percent(snapshot.utilization),
-            percent(config.utilization_up)
-        ),
+        label: Label::Utilization {
+            value: snapshot.utilization,
+            up: config.utilization_up,
+        },
         wants: Some(ceil_div(snapshot.busy, config.target_utilization)),
-        note: format!("to reach {}", percent(config.target_utilization)),
+        note: Note::ToReach(config.target_utilization),
     })
 }
 
@@ -116,7 +164,10 @@ fn latency(config: &Config, snapshot: &Snapshot) -> Option<UpSignal> {
     if p95 <= config.p95_up_s {
         return None;
     }
-    let label = format!("p95 {}s > {}s", number(p95), number(config.p95_up_s));
+    let label = Label::Latency {
+        p95_s: p95,
+        up_s: config.p95_up_s,
+    };
     let wants = proportional(snapshot.active_workers(), p95 / config.p95_up_s);
     Some(lagging(snapshot, label, wants, "for latency"))
 }
@@ -127,19 +178,22 @@ fn errors(config: &Config, snapshot: &Snapshot) -> Option<UpSignal> {
     if rate <= config.error_up || retryable_errors(snapshot) < config.error_min_count {
         return None;
     }
-    let label = format!("errors {} > {}", percent(rate), percent(config.error_up));
+    let label = Label::Errors {
+        rate,
+        up: config.error_up,
+    };
     let wants = snapshot.active_workers().saturating_add(1);
     Some(lagging(snapshot, label, wants, "for a fresh worker"))
 }
 
 /// A window-long signal: its step, or a wait if the pool grew within the window (the window
 /// still holds the samples from before that step took effect).
-fn lagging(snapshot: &Snapshot, label: String, wants: u32, purpose: &str) -> UpSignal {
+fn lagging(snapshot: &Snapshot, label: Label, wants: u32, purpose: &'static str) -> UpSignal {
     let window_ms = u64::from(snapshot.window_ms);
     let recent_up = snapshot.since_scale_up_ms.filter(|&ms| ms < window_ms);
     let (wants, note) = match recent_up {
-        Some(ms) => (None, format!("scaled up {} ago", seconds(ms))),
-        None => (Some(wants), purpose.to_string()),
+        Some(ms) => (None, Note::ScaledUpAgo(ms)),
+        None => (Some(wants), Note::For(purpose)),
     };
     UpSignal { label, wants, note }
 }
