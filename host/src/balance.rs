@@ -51,7 +51,11 @@ impl BalanceCache {
                     self.set(usd);
                 }
                 Err(e) if e.action() == Action::PausePool => {
-                    tracing::error!(error = %e, ?pause, "account error reading the balance: pausing submissions");
+                    tracing::error!(
+                        error = %e,
+                        ?pause,
+                        "account error reading the balance: pausing submissions"
+                    );
                     gate.pause(e.code(), pause);
                 }
                 Err(e) => tracing::warn!(error = %e, "failed to read the balance"),

@@ -94,7 +94,11 @@ impl Dispatcher {
             match self.refill().await {
                 Ok(()) => retry = RETRY_FIRST,
                 Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?retry, "failed to take tasks from Redis");
+                    tracing::warn!(
+                        error = %e,
+                        retry_in = ?retry,
+                        "failed to take tasks from Redis"
+                    );
                     self.audit_due = true;
                     tokio::select! {
                         _ = self.stop.cancelled() => break,
@@ -189,7 +193,10 @@ impl Dispatcher {
     async fn return_ready(&mut self) {
         while let Some(taken) = self.ready.pop_front() {
             if let Err(e) = self.queue.requeue(&taken.raw).await {
-                tracing::warn!(error = %e, "failed to return a task to the queue; it stays in the processing list");
+                tracing::warn!(
+                    error = %e,
+                    "failed to return a task to the queue; it stays in the processing list"
+                );
             }
         }
     }

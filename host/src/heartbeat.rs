@@ -137,7 +137,10 @@ impl Heartbeat {
         let left = match queue.recover_orphans().await {
             Ok(moved) => moved,
             Err(e) => {
-                tracing::warn!(error = %e, "failed to empty the processing list at stop; another host will reclaim it");
+                tracing::warn!(
+                    error = %e,
+                    "failed to empty the processing list at stop; another host will reclaim it"
+                );
                 return;
             }
         };
@@ -148,7 +151,10 @@ impl Heartbeat {
             );
         }
         if let Err(e) = self.leave().await {
-            tracing::warn!(error = %e, "failed to remove the heartbeat at stop; it expires by itself");
+            tracing::warn!(
+                error = %e,
+                "failed to remove the heartbeat at stop; it expires by itself"
+            );
         }
     }
 

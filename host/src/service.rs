@@ -1,8 +1,9 @@
 //! Assembling a running host from its configuration, and taking it down cleanly.
 //!
 //! Start-up order: connect to Redis, heartbeat, return tasks a previous run of this host left
-//! in its processing list, load the policy (a bad policy or bad parameters stop the start), start the
-//! dispatcher, the balance refresher and the policy watcher, then tick until the stop signal.
+//! in its processing list, load the policy (a bad policy or bad parameters stop the start),
+//! start the dispatcher, the balance refresher and the policy watcher, then tick until the
+//! stop signal.
 //! Shutdown stops taking tasks, lets in-flight tasks finish up to the drain deadline (or until
 //! it is cut short), returns the rest to the queue and removes nothing that is not answered;
 //! with nothing left held, the host then leaves the set of live hosts.

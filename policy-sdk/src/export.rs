@@ -82,7 +82,9 @@ macro_rules! export_policy {
     };
 }
 
-/// The configured policy of one component instance. Used by [`export_policy!`](crate::export_policy).
+/// The configured policy of one component instance.
+///
+/// Used by [`export_policy!`](crate::export_policy).
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Slot<P> {

@@ -3,9 +3,9 @@
 //! [`watch`] follows a policy file: it watches the file's folder (editors save by renaming a
 //! temp file over the old one, and configuration volumes flip a symlink, both of which a
 //! watch on the file itself misses), waits for the writes to settle, and reloads only when
-//! the bytes changed, or at once on SIGHUP, changed or not. A new policy must compile, match the contract, accept its parameters and decide once
-//! on the last snapshot before it is swapped in; otherwise the running policy stays and the
-//! error is reported.
+//! the bytes changed, or at once on SIGHUP, changed or not. A new policy must compile, match
+//! the contract, accept its parameters and decide once on the last snapshot before it is
+//! swapped in; otherwise the running policy stays and the error is reported.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -66,7 +66,10 @@ pub async fn watch(
             settle(&mut changes, debounce).await;
         }
         let Some(digest) = file_digest(&path) else {
-            tracing::warn!(policy = %path.display(), "policy file is gone; the running policy stays");
+            tracing::warn!(
+                policy = %path.display(),
+                "policy file is gone; the running policy stays"
+            );
             continue;
         };
         if !forced && Some(digest) == tried {
@@ -122,7 +125,11 @@ pub async fn reload(
             false
         }
         Err(e) => {
-            tracing::error!(%policy, error = %e, "policy reload panicked; the running policy stays");
+            tracing::error!(
+                %policy,
+                error = %e,
+                "policy reload panicked; the running policy stays"
+            );
             false
         }
     }

@@ -173,7 +173,11 @@ fn flush_log(store: &Store<GuestState>, policy: &str) {
         }
     }
     if log.dropped > 0 {
-        tracing::warn!(%policy, dropped_bytes = log.dropped, "policy log output over policy.max_log_bytes dropped");
+        tracing::warn!(
+            %policy,
+            dropped_bytes = log.dropped,
+            "policy log output over policy.max_log_bytes dropped"
+        );
     }
 }
 

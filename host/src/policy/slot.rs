@@ -158,7 +158,11 @@ impl PolicySlot {
         let mut default = match fallback.loader.default_policy() {
             Ok(default) => default,
             Err(error) => {
-                tracing::error!(%error, policy = %from, "failed to start the embedded default policy: the failing policy stays");
+                tracing::error!(
+                    %error,
+                    policy = %from,
+                    "failed to start the embedded default policy: the failing policy stays"
+                );
                 return;
             }
         };
