@@ -39,11 +39,7 @@ async fn run_until(
     .await;
     stop.cancel();
     let summary = run.await.expect("join").expect("run");
-    let mut conn = redis::Client::open(config.redis.url.as_str())
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
+    let mut conn = support::conn(&config.redis.url).await;
     let results = conn.hgetall("captcha:results").await.expect("hgetall");
     (results, summary)
 }
@@ -149,11 +145,7 @@ async fn a_wrong_key_pauses_submissions_and_keeps_every_task_queued() {
         stop.clone(),
         None,
     ));
-    let mut conn = redis::Client::open(redis.url())
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
+    let mut conn = support::conn(&redis.url()).await;
     let paused = support::eventually(Duration::from_secs(10), || {
         let mut conn = conn.clone();
         let key = status_key.clone();

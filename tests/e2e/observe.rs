@@ -122,14 +122,6 @@ async fn push_tasks(conn: &mut redis::aio::MultiplexedConnection, prefix: &str, 
     }
 }
 
-async fn connect(url: &str) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(url)
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect to the test redis")
-}
-
 /// Scrapes every 50 ms until `check` holds for a scrape, which is returned.
 async fn scrape_until(host: &Running, timeout: Duration, check: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + timeout;
@@ -157,7 +149,7 @@ async fn scraped_metrics_agree_with_the_pool_and_the_results_hash() {
     .await;
     let config = support::fast_config(&redis.url(), &sim.base_url());
     let min_workers = f64::from(config.pool.min_workers);
-    let mut conn = connect(&redis.url()).await;
+    let mut conn = support::conn(&redis.url()).await;
     let mut host = Running::start(config);
     push_tasks(&mut conn, "obs", TASKS).await;
 
@@ -227,7 +219,7 @@ async fn healthz_and_status_serve_the_status_the_host_publishes() {
     let sim = support::fast_sim(support::fast_sim_config()).await;
     let config = support::fast_config(&redis.url(), &sim.base_url());
     let key = format!("autoscaler:status:{}", config.host_id());
-    let mut conn = connect(&redis.url()).await;
+    let mut conn = support::conn(&redis.url()).await;
     let host = Running::start(config.clone());
 
     let healthy = support::eventually(Duration::from_secs(10), || async {

@@ -39,11 +39,7 @@ fn write_config(dir: &Path, host_id: &str, redis_url: &str, sim_url: &str) -> st
 }
 
 async fn push_tasks(redis_url: &str, prefix: &str, n: usize) {
-    let mut conn = redis::Client::open(redis_url)
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
+    let mut conn = support::conn(redis_url).await;
     for task in autoscaler::cli::commands::enqueue::synthetic(
         prefix,
         "userrecaptcha",

@@ -14,11 +14,7 @@ async fn three_hundred_tasks_get_three_hundred_matching_results() {
     let redis = RedisServer::start();
     let sim = support::fast_sim(support::fast_sim_config()).await;
     let config = support::fast_config(&redis.url(), &sim.base_url());
-    let client = redis::Client::open(redis.url()).expect("client");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
+    let mut conn = support::conn(&redis.url()).await;
 
     let methods = ["userrecaptcha", "turnstile", "hcaptcha", "base64"];
     let mut sent = HashMap::new();
@@ -86,11 +82,7 @@ async fn bad_tasks_become_error_results_or_dead_letters_and_good_ones_still_run(
     let redis = RedisServer::start();
     let sim = support::fast_sim(support::fast_sim_config()).await;
     let config = support::fast_config(&redis.url(), &sim.base_url());
-    let client = redis::Client::open(redis.url()).expect("client");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
+    let mut conn = support::conn(&redis.url()).await;
     let inputs: Vec<Vec<u8>> = vec![
         b"not json at all".to_vec(),
         br#"{"id":"no-method","params":{}}"#.to_vec(),

@@ -31,7 +31,8 @@ fn spawn_host(dir: &Path, sim_url: &str, redis_url: &str, policy: &Path) -> Chil
         format!(
             "host_id = \"{HOST_ID}\"\n\
              [redis]\nurl = \"{redis_url}\"\n\
-             [captchaai]\nurl = \"{sim_url}\"\nfirst_poll_delay = \"50ms\"\npoll_interval = \"50ms\"\n\
+             [captchaai]\nurl = \"{sim_url}\"\n\
+             first_poll_delay = \"50ms\"\npoll_interval = \"50ms\"\n\
              [pool]\nmin_workers = 1\nmax_workers = 10\ntick = \"500ms\"\nwindow = \"5s\"\n\
              [policy]\nreload_debounce = \"100ms\"\n"
         ),
@@ -85,11 +86,7 @@ async fn a_renamed_policy_takes_over_within_two_ticks_and_a_corrupt_one_is_refus
     let threshold = std::fs::read(built_policy_path("threshold")).expect("built threshold");
     let fixed = std::fs::read(built_policy_path("static")).expect("built static policy");
     std::fs::write(&policy, &threshold).expect("write policy");
-    let mut conn = redis::Client::open(redis.url())
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
+    let mut conn = support::conn(&redis.url()).await;
     let tasks = autoscaler::cli::commands::enqueue::synthetic("flow", "userrecaptcha", 300, 1);
     let _: () = conn.rpush("captcha:tasks", &tasks).await.expect("push");
     let mut host = spawn_host(dir.path(), &sim.base_url(), &redis.url(), &policy);
@@ -195,11 +192,7 @@ async fn sighup_reloads_the_policy_even_when_its_bytes_are_unchanged() {
     let dir = tempfile::tempdir().expect("temp dir");
     let policy = dir.path().join("policy.wasm");
     std::fs::copy(built_policy_path("static"), &policy).expect("write policy");
-    let mut conn = redis::Client::open(redis.url())
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
+    let mut conn = support::conn(&redis.url()).await;
     let mut host = spawn_host(dir.path(), &sim.base_url(), &redis.url(), &policy);
     let pid = host.id().to_string();
 

@@ -147,11 +147,7 @@ async fn scale_down_waits_for_busy_workers_to_finish_their_task() {
     })
     .await;
     assert!(drained, "draining workers exit once their task is done");
-    let mut conn = redis::Client::open(redis.url())
-        .expect("client")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
+    let mut conn = support::conn(&redis.url()).await;
     let results: HashMap<String, String> = conn.hgetall("captcha:results").await.expect("hgetall");
     assert_eq!(results.len(), 3);
     assert!(
