@@ -210,8 +210,15 @@ fn an_unknown_policy_is_a_usage_error_naming_the_bundled_ones() {
 fn a_policy_that_prints_replays_like_any_other() {
     // It floods its log, stdout and stderr every call: WASI's blocking writes must not meet
     // the replay's runtime.
+    // The flood costs wall-clock time under a loaded debug build; the deadline is not what
+    // this test is about, so it gets room.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("autoscaler.toml");
+    std::fs::write(&config, "[policy]\ncpu_deadline = \"5s\"\n").expect("write config");
     let flood = autoscaler::policy::embedded::built_policy_path("log_flood");
     let stdout = replay_ok(&[
+        "--config",
+        config.to_str().expect("utf-8 path"),
         "--policy",
         flood.to_str().expect("utf-8 path"),
         "--scenario",

@@ -71,6 +71,11 @@ impl LogBuffer {
         }
     }
 
+    /// Whether the call's budget is spent: anything more is dropped.
+    pub fn is_full(&self) -> bool {
+        self.used >= self.budget
+    }
+
     /// Keeps as much of `text` as the budget allows, cut at a character boundary.
     pub fn push(&mut self, level: LogLevel, text: &str) {
         let room = self.budget.saturating_sub(self.used);
@@ -236,9 +241,13 @@ impl StdoutStream for GuestOutput {
 #[async_trait::async_trait]
 impl OutputStream for GuestOutput {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        let text = String::from_utf8_lossy(&bytes);
         let mut log = self.log.lock().map_err(|_| StreamError::Closed)?;
-        log.write_stream(self.level, &text);
+        if log.is_full() {
+            // A flood past the budget costs a counter, not decoding and splitting.
+            log.dropped += bytes.len();
+            return Ok(());
+        }
+        log.write_stream(self.level, &String::from_utf8_lossy(&bytes));
         Ok(())
     }
 
