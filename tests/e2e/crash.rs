@@ -69,6 +69,7 @@ async fn a_host_killed_mid_burst_and_restarted_answers_every_task_once() {
     let submitted = sim.stats().submitted as usize;
     assert!(
         (TASKS..=TASKS + orphans).contains(&submitted),
-        "only the orphans may be solved twice: {submitted} submits for {TASKS} tasks, {orphans} orphans"
+        "only the orphans may be solved twice: \
+         {submitted} submits for {TASKS} tasks, {orphans} orphans"
     );
 }

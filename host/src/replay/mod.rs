@@ -84,7 +84,8 @@ impl ReplaySettings {
     pub fn check(&self) -> Result<(), ReplayError> {
         if self.min_workers > self.max_workers {
             return Err(ReplayError::Settings(format!(
-                "--min-workers {} is above --max-workers {}: lower the minimum or raise the maximum",
+                "--min-workers {} is above --max-workers {}: \
+                 lower the minimum or raise the maximum",
                 self.min_workers, self.max_workers
             )));
         }

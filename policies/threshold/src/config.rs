@@ -309,8 +309,8 @@ mod tests {
             err,
             "unknown parameter \"queue_upp\": this policy accepts queue_up, queue_down, \
              utilization_up, utilization_down, p95_up_s, p95_down_s, error_up, error_down, \
-             error_min_count, balance_floor_usd, capacity_hold, capacity_step_down, tasks_per_worker, \
-             target_utilization, down_window_s, down_step"
+             error_min_count, balance_floor_usd, capacity_hold, capacity_step_down, \
+             tasks_per_worker, target_utilization, down_window_s, down_step"
         );
     }
 }

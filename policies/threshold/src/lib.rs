@@ -1,12 +1,12 @@
 //! The default autoscaler policy: the signals table, with every threshold a parameter.
 //!
-//! | signal             | scale up when                       | low load when                 |
-//! |--------------------|-------------------------------------|-------------------------------|
-//! | queue depth        | > `queue_up` (20)                   | < `queue_down` (5)            |
-//! | worker utilization | > `utilization_up` (90 %), ≥ 5 wait | < `utilization_down` (85 %)   |
-//! | solve latency      | P95 > `p95_up_s` (60 s)             | P95 < `p95_down_s` (45 s), or no sample |
-//! | error rate         | > `error_up` (5 %)                  | < `error_down` (1 %)          |
-//! | balance            | never below `balance_floor_usd` ($1) | —                            |
+//! | signal      | scale up when                        | low load when                  |
+//! |-------------|--------------------------------------|--------------------------------|
+//! | queue depth | > `queue_up` (20)                    | < `queue_down` (5)             |
+//! | utilization | > `utilization_up` (90 %), ≥ 5 wait  | < `utilization_down` (85 %)    |
+//! | P95 latency | > `p95_up_s` (60 s)                  | < `p95_down_s` (45 s), or none |
+//! | error rate  | > `error_up` (5 %)                   | < `error_down` (1 %)           |
+//! | balance     | never below `balance_floor_usd` ($1) | —                              |
 //!
 //! Scaling up is fast and sized from the need. Each up-signal asks for a worker count and the
 //! largest wins:
