@@ -4,6 +4,7 @@
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use autoscaler::config::{
@@ -26,18 +27,31 @@ pub struct RedisServer {
 impl RedisServer {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir for redis");
-        let port = free_port();
         let mut server = Self {
             child: None,
-            port,
+            port: free_port(),
             dir,
         };
-        server.spawn();
-        server
+        // Another process may take the port between the check and redis-server's bind; then the
+        // server exits at once and a fresh port is tried.
+        for _ in 0..5 {
+            match server.spawn() {
+                Ok(()) => return server,
+                Err(why) => {
+                    eprintln!(
+                        "redis-server on port {}: {why}; trying another",
+                        server.port
+                    );
+                    server.port = free_port();
+                }
+            }
+        }
+        panic!("redis-server did not start on five free ports");
     }
 
-    fn spawn(&mut self) {
-        let child = Command::new("redis-server")
+    /// Starts `redis-server` on `self.port` and waits until it answers PING with PONG.
+    fn spawn(&mut self) -> Result<(), String> {
+        let mut child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "yes"])
             .arg("--dir")
@@ -46,8 +60,20 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server must be installed (apt-get install redis-server)");
-        self.child = Some(child);
-        wait_for_port(self.port);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().expect("poll redis-server") {
+                return Err(format!("exited with {status} before answering"));
+            }
+            if answers_ping(self.port) {
+                self.child = Some(child);
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        Err("no PONG within 10 s".to_owned())
     }
 
     pub fn url(&self) -> String {
@@ -66,7 +92,9 @@ impl RedisServer {
     /// Starts the server again on the same port and folder, loading its AOF.
     pub fn restart(&mut self) {
         self.stop();
-        self.spawn();
+        if let Err(why) = self.spawn() {
+            panic!("redis-server did not restart on port {}: {why}", self.port);
+        }
     }
 }
 
@@ -79,21 +107,36 @@ impl Drop for RedisServer {
     }
 }
 
-/// A port nobody listens on right now.
+/// A loopback port nobody listens on right now, different on every call in this process.
+///
+/// Ports come from below Linux's ephemeral range (32768 and up), so no port the kernel hands
+/// out to an outgoing connection or a `:0` bind can take it before the server binds it, and a
+/// connect to it can never meet itself (a TCP self-connect to an ephemeral port succeeds).
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let offset = std::process::id().wrapping_mul(7919);
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (FIRST + offset.wrapping_add(n) % COUNT) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("redis-server did not start on port {port}");
+/// Whether a Redis on the port answers `PING` with `+PONG`.
+fn answers_ping(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut reply = [0u8; 7];
+    stream.write_all(b"PING\r\n").is_ok()
+        && stream.read_exact(&mut reply).is_ok()
+        && &reply == b"+PONG\r\n"
 }
 
 /// A simulator with fast solves on a free loopback port.
