@@ -19,13 +19,13 @@ use crate::dispatch::{Taken, TaskRequest};
 use crate::gate::Gate;
 use crate::metrics::Recorder;
 use crate::queue::{Completion, Queue};
-use crate::solver::{Action, Client};
+use crate::solver::{Action, Client, SolveError};
 use crate::task::{BAD_TASK_ERROR, BadTask, Task, TaskResult};
 
 /// The error code of a task whose deadline passed before it could be solved.
 pub const DEADLINE_ERROR: &str = "ERROR_DEADLINE_EXCEEDED";
 /// First wait before retrying a task after a retryable error; it doubles up to the maximum.
-const RETRY_FIRST: Duration = Duration::from_secs(1);
+pub const RETRY_FIRST: Duration = Duration::from_secs(1);
 /// Longest wait between attempts to write a result while Redis is away.
 const WRITE_RETRY_MAX: Duration = Duration::from_secs(5);
 
@@ -45,6 +45,33 @@ pub struct WorkerContext {
     pub retry_backoff_max: Duration,
     /// Times a task the provider called unsolvable is submitted again before it fails.
     pub unsolvable_resubmits: u32,
+}
+
+/// The waits between one task's attempts after retryable errors: doubling from
+/// [`RETRY_FIRST`] up to `pool.retry_backoff_max`, and never shorter than the wait the provider
+/// asked for (`ERROR_NO_SLOT_AVAILABLE`'s 5 s, an HTTP `Retry-After`) unless that passes the
+/// maximum. The host's workers and the replay's follow the same waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    next: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    pub fn new(max: Duration) -> Self {
+        Self {
+            next: RETRY_FIRST.min(max),
+            max,
+        }
+    }
+
+    /// The wait before the next attempt after `error`; each call doubles the next one.
+    pub fn after(&mut self, error: &SolveError) -> Duration {
+        let asked = error.retry_after().unwrap_or_default();
+        let wait = self.next.max(asked).min(self.max);
+        self.next = (self.next * 2).min(self.max);
+        wait
+    }
 }
 
 /// What one worker does with one task.
@@ -112,7 +139,7 @@ async fn handle(ctx: &WorkerContext, raw: &[u8]) -> Outcome {
 /// Solves one task, retrying what may pass, until an answer, a task error or the deadline.
 async fn solve(ctx: &WorkerContext, task: Task) -> Outcome {
     let deadline = deadline_of(&task, ctx.task_timeout);
-    let mut backoff = RETRY_FIRST;
+    let mut backoff = Backoff::new(ctx.retry_backoff_max);
     let mut resubmits = 0;
     loop {
         if ctx.gate.current().is_some() {
@@ -151,13 +178,13 @@ async fn solve(ctx: &WorkerContext, task: Task) -> Outcome {
                 return Outcome::Requeue;
             }
             Action::RetryLater => {
-                if Instant::now() + backoff >= deadline {
+                let wait = backoff.after(&error);
+                if Instant::now() + wait >= deadline {
                     tracing::info!(task_id = %task.id, last_error = %code, "task deadline passed");
                     return answer_error(task.id, DEADLINE_ERROR.into());
                 }
-                tracing::debug!(task_id = %task.id, %code, retry_in = ?backoff, "retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(ctx.retry_backoff_max);
+                tracing::debug!(task_id = %task.id, %code, retry_in = ?wait, "retrying");
+                tokio::time::sleep(wait).await;
             }
         }
     }
@@ -234,5 +261,48 @@ fn count(ctx: &WorkerContext, outcome: &Outcome, held: bool) {
         Outcome::Requeue | Outcome::Lost => {
             totals.requeued.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::solver::BodyKind;
+
+    fn outage() -> SolveError {
+        SolveError::Timeout(Duration::from_secs(1))
+    }
+
+    #[test]
+    fn waits_double_from_one_second_up_to_the_maximum() {
+        let mut backoff = Backoff::new(Duration::from_secs(5));
+        let waits: Vec<_> = (0..5).map(|_| backoff.after(&outage()).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 5, 5]);
+    }
+
+    #[test]
+    fn the_providers_wait_is_a_floor_under_the_maximum() {
+        let mut backoff = Backoff::new(Duration::from_secs(20));
+        let no_slot = SolveError::Api {
+            code: "ERROR_NO_SLOT_AVAILABLE".into(),
+        };
+        assert_eq!(backoff.after(&no_slot), Duration::from_secs(5));
+        assert_eq!(backoff.after(&outage()), Duration::from_secs(2));
+        let limited = SolveError::HttpStatus {
+            status: 429,
+            body: BodyKind::Text,
+            retry_after: Some(Duration::from_secs(60)),
+        };
+        assert_eq!(
+            backoff.after(&limited),
+            Duration::from_secs(20),
+            "never past the configured maximum"
+        );
+    }
+
+    #[test]
+    fn a_maximum_under_a_second_is_kept() {
+        let mut backoff = Backoff::new(Duration::from_millis(200));
+        assert_eq!(backoff.after(&outage()), Duration::from_millis(200));
     }
 }

@@ -1,7 +1,8 @@
 //! API faults from the simulator, each with the action of its class in the running pool:
 //! transport faults and capacity refusals are retried until the tasks succeed, account errors
-//! pause every submission (shown in the status and the logs) while the tasks wait safely in
-//! the queue, and polls per task stay bounded throughout.
+//! and an API address that refuses every request pause every submission (shown in the status
+//! and the logs) while the tasks wait safely in the queue, and polls per task stay bounded
+//! throughout.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -32,6 +33,7 @@ fn transient_faults() -> Vec<(&'static str, Faults)> {
         ("http 500 page", html(500)),
         ("http 502 page", html(502)),
         ("http 503 page", html(503)),
+        ("http 429 rate limit", html(429)),
         ("non-json body", some(Fault::Garbage)),
         ("empty body", some(Fault::Empty)),
         ("connection reset", Faults::resets(6)),
@@ -158,4 +160,56 @@ async fn an_ip_ban_pauses_every_submission_shows_in_status_and_logs_then_resumes
     assert_eq!(alerts.len(), 1, "one alert for one ban: {alerts:?}");
     let alert = alerts[0].to_string();
     assert!(alert.contains("IP_BANNED"), "{alert}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_api_address_pauses_the_pool_instead_of_failing_the_tasks() {
+    let redis = RedisServer::start();
+    let sim = support::fast_sim(support::fast_sim_config()).await;
+    // A typo in the path: the simulator answers 404 to everything under it.
+    let wrong = format!("{}/captchaai", sim.base_url());
+    let config = support::fast_config(&redis.url(), &wrong);
+    let mut conn = support::conn(&redis.url()).await;
+    support::push(&mut conn, &support::tasks("misaddressed", 10)).await;
+    let stop = CancellationToken::new();
+    let run = tokio::spawn(autoscaler::service::run(
+        config.clone(),
+        support::api_key(),
+        stop.clone(),
+        None,
+    ));
+
+    let status_key = format!("autoscaler:status:{}", config.host_id());
+    let paused = support::eventually(Duration::from_secs(10), || {
+        let mut conn = conn.clone();
+        let key = status_key.clone();
+        async move {
+            let status: Option<String> = conn.get(key).await.ok().flatten();
+            status.is_some_and(|s| s.contains(r#""paused_by":"HTTP_404""#))
+        }
+    })
+    .await;
+    assert!(paused, "the status names the refusal");
+    let settled = support::eventually(Duration::from_secs(10), || {
+        let mut conn = conn.clone();
+        async move { Accounting::read(&mut conn).await.processing == 0 }
+    })
+    .await;
+    assert!(settled, "every held task went back to the queue");
+    stop.cancel();
+    let summary = run.await.expect("join").expect("run");
+
+    let accounting = Accounting::read(&mut conn).await;
+    assert_eq!(
+        accounting,
+        Accounting {
+            results: 0,
+            dead: 0,
+            queued: 10,
+            processing: 0,
+        },
+        "no task was failed for the pool's own misconfiguration"
+    );
+    assert_eq!(summary.succeeded + summary.failed, 0, "{summary:?}");
+    assert_eq!(sim.stats().submitted, 0, "nothing reached the protocol");
 }

@@ -1,8 +1,9 @@
 //! One simulated worker: takes a task, attempts it, retries, and ends it as the real one does.
 //!
 //! The steps mirror `worker::solve`: an attempt at the provider; on an unsolvable answer,
-//! submit again up to `pool.unsolvable_resubmits` times; on a retryable error, wait a backoff
-//! that doubles from one second up to `pool.retry_backoff_max`, unless that wait would pass
+//! submit again up to `pool.unsolvable_resubmits` times; on a retryable error, wait the real worker's
+//! [`Backoff`] (doubling from one second up to `pool.retry_backoff_max`, at least what the
+//! provider asked for), unless that wait would pass
 //! the task's deadline (`pool.task_timeout` after the take), which fails the task; on any
 //! other error, fail the task. Every take, answer, failed attempt and result is recorded in
 //! the real [`Recorder`], which is where the scaler's snapshot comes from.
@@ -20,9 +21,7 @@ use super::provider::Provider;
 use crate::metrics::Recorder;
 use crate::pool::Member;
 use crate::solver::{Action, SolveError};
-
-/// First wait before retrying after a retryable error, as the real worker waits.
-pub const RETRY_FIRST: Duration = Duration::from_secs(1);
+use crate::worker::Backoff;
 
 /// The pool settings a worker follows.
 #[derive(Debug, Clone, Copy)]
@@ -66,7 +65,7 @@ pub struct Held {
     pub task: usize,
     deadline: Duration,
     resubmits: u32,
-    backoff: Duration,
+    backoff: Backoff,
     rng: StdRng,
     attempt_started: Duration,
     /// When the next step happens.
@@ -108,7 +107,7 @@ impl SimWorker {
             task,
             deadline: at + desk.rules.task_timeout,
             resubmits: 0,
-            backoff: RETRY_FIRST,
+            backoff: Backoff::new(desk.rules.retry_backoff_max),
             rng: StdRng::seed_from_u64(desk.tasks[task].seed),
             attempt_started: at,
             next: at,
@@ -165,16 +164,17 @@ impl SimWorker {
             return self.attempt(at, desk);
         }
         match error.action() {
-            Action::RetryLater if at + held.backoff < held.deadline => {
-                held.next = at + held.backoff;
+            Action::RetryLater => {
+                let wait = held.backoff.after(&error);
+                if at + wait >= held.deadline {
+                    return self.finish(Done::Failed, desk);
+                }
+                held.next = at + wait;
                 held.step = Step::Retry;
-                held.backoff = (held.backoff * 2).min(rules.retry_backoff_max);
                 None
             }
             // Account errors (which pause the real pool) are not part of the model.
-            Action::RetryLater | Action::FailTask | Action::PausePool => {
-                self.finish(Done::Failed, desk)
-            }
+            Action::FailTask | Action::PausePool => self.finish(Done::Failed, desk),
         }
     }
 
@@ -266,11 +266,11 @@ mod tests {
     async fn refusals_back_off_until_the_deadline_fails_the_task() {
         let (done, at, attempts, _) = work(Conditions::default(), 0.0);
         assert_eq!(done, Done::Failed);
-        // Waits of 1, 2, 4, 8, 16, then 20 s, each after a 0.3 s refusal, until the next
-        // wait would pass 180 s.
-        assert!(at <= Duration::from_secs(180), "{at:?}");
-        assert!(at > Duration::from_secs(160), "{at:?}");
-        assert_eq!(attempts, 13);
+        // Waits of 5, 5, 5 (the provider's 5 s for a refusal over the backoff's 1, 2, 4),
+        // then 8, 16 and 20 s, each after a 0.3 s refusal, until the next wait would pass
+        // 180 s: the twelfth refusal ends at 162.6 s.
+        assert_eq!(at, Duration::from_millis(162_600));
+        assert_eq!(attempts, 12);
     }
 
     #[test]
@@ -286,7 +286,7 @@ mod tests {
                 task: 0,
                 deadline: Duration::from_secs(1),
                 resubmits: 0,
-                backoff: RETRY_FIRST,
+                backoff: Backoff::new(Duration::from_secs(20)),
                 rng: StdRng::seed_from_u64(0),
                 attempt_started: Duration::ZERO,
                 next: Duration::ZERO,

@@ -122,7 +122,8 @@ impl Faults {
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Fault {
-    /// An HTML error page with this status (500, 502, 503…), as a provider outage sends.
+    /// An HTML error page with this status (500, 502, 503, 429…), as a provider outage or a
+    /// front end sends; 429 and 503 carry `Retry-After: 1`.
     Html { status: u16 },
     /// HTTP 200 with a body that is neither JSON nor a protocol answer.
     Garbage,

@@ -117,12 +117,19 @@ fn fault_response(fault: Fault) -> Response {
                  <body><h1>{status}</h1><p>The server is temporarily unable to answer.</p>\
                  </body></html>\n"
             );
-            (
+            let mut response = (
                 status,
                 [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
                 page,
             )
-                .into_response()
+                .into_response();
+            // Rate limits and outages say when to come back, as real front ends do.
+            if matches!(status.as_u16(), 429 | 503) {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            }
+            response
         }
         Fault::Garbage => plain_text("Warning: mysqli_connect(): too many connections"),
         Fault::Empty | Fault::Reset => plain_text(""),

@@ -215,8 +215,13 @@ impl Client {
         let _permit = self.inner.in_flight.acquire().await.ok();
         let response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
         let body = response.text().await.map_err(transport)?;
-        protocol::parse_response(status, &body)
+        protocol::parse_response(status, retry_after.as_deref(), &body)
     }
 }
 

@@ -16,11 +16,12 @@ pub enum ErrorClass {
     /// The provider has no free thread for the account (`ERROR_NO_SLOT_AVAILABLE`, and on
     /// CaptchaAI `ERROR_ZERO_BALANCE`): more workers only add refusals.
     SolverCapacity,
-    /// The account cannot work: wrong or unknown key, IP not allowed or banned.
+    /// The account cannot work as configured: wrong or unknown key, IP not allowed or banned,
+    /// or an API address that refuses every request (HTTP 401, 403, 404…).
     Account,
     /// This task cannot be solved as sent: bad parameters, unsolvable, deadline passed.
     Task,
-    /// The way there failed: network, timeouts, 5xx, HTML or garbled bodies.
+    /// The way there failed: network, timeouts, 5xx, 408, HTML or garbled bodies.
     Transport,
 }
 
@@ -89,9 +90,15 @@ pub enum SolveError {
     /// The provider answered with one of its codes.
     #[error("captchaai answered {code}: {}", codes::lookup(code).hint)]
     Api { code: String },
-    /// A status other than 200, usually an outage page.
-    #[error("captchaai returned http {status} with {body}; retry later")]
-    HttpStatus { status: u16, body: BodyKind },
+    /// A status other than 2xx: an outage page, a rate limit, or an address or key the
+    /// provider refuses.
+    #[error("captchaai returned http {status} with {body}; {}", http_meaning(*status).hint)]
+    HttpStatus {
+        status: u16,
+        body: BodyKind,
+        /// The wait the response's `Retry-After` header asked for.
+        retry_after: Option<Duration>,
+    },
     /// A 200 whose body is not an answer.
     #[error("captchaai sent {body} instead of an answer; retry later")]
     BadBody { body: BodyKind },
@@ -123,7 +130,7 @@ impl SolveError {
     pub fn code(&self) -> &str {
         match self {
             SolveError::Api { code } => code,
-            SolveError::HttpStatus { status, .. } => http_code(*status),
+            SolveError::HttpStatus { status, .. } => http_meaning(*status).code,
             SolveError::BadBody { .. } => "BAD_RESPONSE",
             SolveError::Network { .. } => "NETWORK_ERROR",
             SolveError::Timeout(_) => "TIMEOUT",
@@ -137,10 +144,10 @@ impl SolveError {
     pub fn class(&self) -> ErrorClass {
         match self {
             SolveError::Api { code } => codes::lookup(code).class,
-            SolveError::HttpStatus { .. }
-            | SolveError::BadBody { .. }
-            | SolveError::Network { .. }
-            | SolveError::Timeout(_) => ErrorClass::Transport,
+            SolveError::HttpStatus { status, .. } => http_meaning(*status).class,
+            SolveError::BadBody { .. } | SolveError::Network { .. } | SolveError::Timeout(_) => {
+                ErrorClass::Transport
+            }
             SolveError::InvalidParam { .. }
             | SolveError::DeadlineExceeded
             | SolveError::PollBudgetExhausted { .. } => ErrorClass::Task,
@@ -151,16 +158,18 @@ impl SolveError {
     pub fn action(&self) -> Action {
         match self {
             SolveError::Api { code } => codes::lookup(code).action,
+            SolveError::HttpStatus { status, .. } => http_meaning(*status).action,
             _ if self.class() == ErrorClass::Transport => Action::RetryLater,
             _ => Action::FailTask,
         }
     }
 
-    /// The shortest sensible wait before retrying, when the action is to retry.
+    /// The wait the provider asks for before the next try, when it says: the hint of a
+    /// retryable code (`ERROR_NO_SLOT_AVAILABLE`: 5 s) or an HTTP `Retry-After` header.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             SolveError::Api { code } => codes::lookup(code).retry_after,
-            _ if self.action() == Action::RetryLater => Some(TRANSPORT_RETRY_AFTER),
+            SolveError::HttpStatus { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
@@ -181,18 +190,65 @@ impl SolveError {
     }
 }
 
-/// Wait before retrying after a network failure or an outage page.
-const TRANSPORT_RETRY_AFTER: Duration = Duration::from_secs(10);
+/// What an HTTP status other than 2xx says about the pool's next steps.
+struct HttpMeaning {
+    code: &'static str,
+    class: ErrorClass,
+    action: Action,
+    hint: &'static str,
+}
 
-fn http_code(status: u16) -> &'static str {
+fn http_meaning(status: u16) -> HttpMeaning {
+    let meaning = |code, class, action, hint| HttpMeaning {
+        code,
+        class,
+        action,
+        hint,
+    };
+    let outage = |code| {
+        meaning(
+            code,
+            ErrorClass::Transport,
+            Action::RetryLater,
+            "retry later",
+        )
+    };
+    // The same request will be refused for every task: pausing keeps them in the queue.
+    let refused = |code| {
+        meaning(
+            code,
+            ErrorClass::Account,
+            Action::PausePool,
+            "the provider refuses this key or this ip; check the key and the account's \
+             allowed ips",
+        )
+    };
+    let misaddressed = |code| {
+        meaning(
+            code,
+            ErrorClass::Account,
+            Action::PausePool,
+            "nothing answers protocol requests there; check captchaai.url (CAPTCHAAI_URL)",
+        )
+    };
     match status {
-        500 => "HTTP_500",
-        502 => "HTTP_502",
-        503 => "HTTP_503",
-        504 => "HTTP_504",
-        429 => "HTTP_429",
-        s if s >= 500 => "HTTP_5XX",
-        _ => "HTTP_ERROR",
+        500 => outage("HTTP_500"),
+        502 => outage("HTTP_502"),
+        503 => outage("HTTP_503"),
+        504 => outage("HTTP_504"),
+        408 => outage("HTTP_408"),
+        s if s >= 500 => outage("HTTP_5XX"),
+        429 => meaning(
+            "HTTP_429",
+            ErrorClass::SolverCapacity,
+            Action::RetryLater,
+            "too many requests; retry later",
+        ),
+        401 => refused("HTTP_401"),
+        403 => refused("HTTP_403"),
+        404 => misaddressed("HTTP_404"),
+        400..=499 => misaddressed("HTTP_4XX"),
+        _ => misaddressed("HTTP_ERROR"),
     }
 }
 
@@ -258,14 +314,15 @@ mod tests {
                 ErrorClass::Transport,
                 Action::RetryLater,
             ),
-            (
-                SolveError::HttpStatus {
-                    status: 503,
-                    body: BodyKind::Html,
-                },
-                ErrorClass::Transport,
-                Action::RetryLater,
-            ),
+            (http(503), ErrorClass::Transport, Action::RetryLater),
+            (http(504), ErrorClass::Transport, Action::RetryLater),
+            (http(408), ErrorClass::Transport, Action::RetryLater),
+            (http(429), ErrorClass::SolverCapacity, Action::RetryLater),
+            (http(401), ErrorClass::Account, Action::PausePool),
+            (http(403), ErrorClass::Account, Action::PausePool),
+            (http(404), ErrorClass::Account, Action::PausePool),
+            (http(410), ErrorClass::Account, Action::PausePool),
+            (http(302), ErrorClass::Account, Action::PausePool),
             (
                 SolveError::BadBody {
                     body: BodyKind::Empty,
@@ -306,15 +363,19 @@ mod tests {
     fn messages_are_lowercase_and_name_the_code() {
         let message = api("ERROR_NO_SLOT_AVAILABLE").to_string();
         assert!(message.starts_with("captchaai answered ERROR_NO_SLOT_AVAILABLE: every thread"));
-        let http = SolveError::HttpStatus {
-            status: 503,
-            body: BodyKind::Html,
-        };
+        let outage = http(503);
         assert_eq!(
-            http.to_string(),
+            outage.to_string(),
             "captchaai returned http 503 with an html page; retry later"
         );
-        assert_eq!(http.code(), "HTTP_503");
+        assert_eq!(outage.code(), "HTTP_503");
+        let wrong_url = http(404);
+        assert_eq!(wrong_url.code(), "HTTP_404");
+        assert!(
+            wrong_url.to_string().contains("check captchaai.url"),
+            "{wrong_url}"
+        );
+        assert_eq!(http(418).code(), "HTTP_4XX");
         assert_eq!(SolveError::DeadlineExceeded.code(), "DEADLINE_EXCEEDED");
     }
 
@@ -325,19 +386,34 @@ mod tests {
     }
 
     #[test]
-    fn retry_hints_only_for_retryable_errors() {
+    fn retry_hints_are_what_the_provider_asked_for() {
         assert_eq!(
             api("ERROR_NO_SLOT_AVAILABLE").retry_after(),
             Some(Duration::from_secs(5))
         );
-        assert!(
+        let limited = SolveError::HttpStatus {
+            status: 429,
+            body: BodyKind::Text,
+            retry_after: Some(Duration::from_secs(7)),
+        };
+        assert_eq!(limited.retry_after(), Some(Duration::from_secs(7)));
+        assert_eq!(http(503).retry_after(), None);
+        assert_eq!(
             SolveError::BadBody {
                 body: BodyKind::Html
             }
-            .retry_after()
-            .is_some()
+            .retry_after(),
+            None
         );
         assert_eq!(api("ERROR_WRONG_USER_KEY").retry_after(), None);
         assert!(api("ERROR_CAPTCHA_UNSOLVABLE").is_unsolvable());
+    }
+
+    fn http(status: u16) -> SolveError {
+        SolveError::HttpStatus {
+            status,
+            body: BodyKind::Html,
+            retry_after: None,
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! Anything else (an HTML outage page, an empty or garbled body) is a transport error.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
@@ -45,12 +46,29 @@ pub(crate) enum Reply {
 }
 
 /// Reads a response: a status other than 2xx is an error whatever the body says.
-pub(crate) fn parse_response(status: u16, body: &str) -> Result<Reply, SolveError> {
+/// `retry_after` is the response's `Retry-After` header, if any.
+pub(crate) fn parse_response(
+    status: u16,
+    retry_after: Option<&str>,
+    body: &str,
+) -> Result<Reply, SolveError> {
     if !(200..300).contains(&status) {
         let body = body_kind(body);
-        return Err(SolveError::HttpStatus { status, body });
+        let retry_after = retry_after.and_then(parse_retry_after);
+        return Err(SolveError::HttpStatus {
+            status,
+            body,
+            retry_after,
+        });
     }
     parse_body(body)
+}
+
+/// A `Retry-After` in whole seconds; the HTTP-date form is not used by the provider and is
+/// ignored, as is anything over an hour.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let secs: u64 = value.trim().parse().ok()?;
+    (secs <= 3600).then(|| Duration::from_secs(secs))
 }
 
 /// Reads a 2xx body, JSON or plain text.
@@ -290,16 +308,30 @@ mod tests {
 
     #[test]
     fn a_non_2xx_status_wins_over_the_body() {
-        let error = parse_response(503, "<html>down</html>").expect_err("503");
+        let error = parse_response(503, None, "<html>down</html>").expect_err("503");
         assert!(matches!(
             error,
             SolveError::HttpStatus {
                 status: 503,
-                body: BodyKind::Html
+                body: BodyKind::Html,
+                retry_after: None,
             }
         ));
-        let error = parse_response(500, r#"{"status":1,"request":"x"}"#).expect_err("500");
+        let error = parse_response(500, None, r#"{"status":1,"request":"x"}"#).expect_err("500");
         assert_eq!(error.code(), "HTTP_500");
+    }
+
+    #[test]
+    fn a_retry_after_header_in_seconds_is_kept() {
+        let wait = |header| {
+            parse_response(429, Some(header), "slow down")
+                .expect_err("429")
+                .retry_after()
+        };
+        assert_eq!(wait("12"), Some(Duration::from_secs(12)));
+        assert_eq!(wait(" 3 "), Some(Duration::from_secs(3)));
+        assert_eq!(wait("Wed, 21 Oct 2026 07:28:00 GMT"), None);
+        assert_eq!(wait("86400"), None, "a day is not a retry hint");
     }
 
     #[test]
