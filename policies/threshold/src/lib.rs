@@ -5,7 +5,7 @@
 //! | queue depth | > `queue_up` (20)                    | < `queue_down` (5)             |
 //! | utilization | > `utilization_up` (90 %), ≥ 5 wait  | < `utilization_down` (85 %)    |
 //! | P95 latency | > `p95_up_s` (60 s)                  | < `p95_down_s` (45 s), or none |
-//! | error rate  | > `error_up` (5 %)                   | < `error_down` (1 %)           |
+//! | error rate  | > `error_up` (5 %), ≥ 5 wait         | < `error_down` (1 %)           |
 //! | balance     | never below `balance_floor_usd` ($1) | —                              |
 //!
 //! Scaling up is fast and sized from the need. Each up-signal asks for a worker count and the
@@ -15,8 +15,9 @@
 //!   pool with an empty queue is serving its load; a few waiting tasks are the buffer that lets
 //!   it run near its target;
 //! - latency: the active workers times how far P95 is over its threshold, at most double;
-//! - errors (transport and task errors only, and only with `error_min_count` (5) of them in the
-//!   window): one fresh worker.
+//! - errors (transport and task errors only, only with `error_min_count` (5) of them in the
+//!   window, and only once `queue_down` tasks wait): one fresh worker. With nothing waiting the
+//!   workers there keep up, errors and all, and a fresh one would only wait for work.
 //!
 //! Latency and errors cover the whole window, so they step at most once per window after a
 //! scale-up. Nothing adds workers while submissions are paused, while the known balance is

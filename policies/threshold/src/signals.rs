@@ -172,10 +172,14 @@ fn latency(config: &Config, snapshot: &Snapshot) -> Option<UpSignal> {
     Some(lagging(snapshot, label, wants, "for latency"))
 }
 
-/// Transport and task errors are over `error_up`, and there are at least `error_min_count`.
+/// Transport and task errors are over `error_up`, there are at least `error_min_count`, and
+/// at least `queue_down` tasks wait for a worker.
 fn errors(config: &Config, snapshot: &Snapshot) -> Option<UpSignal> {
     let rate = retryable_error_rate(snapshot);
-    if rate <= config.error_up || retryable_errors(snapshot) < config.error_min_count {
+    if rate <= config.error_up
+        || retryable_errors(snapshot) < config.error_min_count
+        || snapshot.queue_depth < config.queue_down
+    {
         return None;
     }
     let label = Label::Errors {

@@ -225,11 +225,25 @@ fn transport_and_task_errors_add_a_fresh_worker() {
     let decision = decide(&Snapshot {
         errors: errors(0.06, 0.02, 0.0),
         attempts: 100,
+        queue_depth: 6,
         ..pool(4, 2)
     });
-    // 8 errors in 100 attempts: one more worker, whatever the rate.
+    // 8 errors in 100 attempts with tasks waiting: one more worker, whatever the rate.
     assert_eq!(decision.target, 5);
     assert_eq!(decision.reason, "errors 8% > 5%: +1 for a fresh worker");
+}
+
+#[test]
+fn errors_with_nothing_waiting_hold_the_pool() {
+    let decision = decide(&Snapshot {
+        errors: errors(0.4, 0.0, 0.0),
+        attempts: 100,
+        queue_depth: 4,
+        ..pool(6, 5)
+    });
+    // The workers there keep up with the load; a fresh one would wait for work.
+    assert_eq!(decision.target, 6);
+    assert_eq!(decision.reason, "hold: within thresholds");
 }
 
 #[test]
@@ -255,6 +269,7 @@ fn errors_wait_a_window_after_a_scale_up() {
         errors: errors(0.2, 0.0, 0.0),
         attempts: 50,
         since_scale_up_ms: Some(10_000),
+        queue_depth: 5,
         ..pool(4, 2)
     });
     assert_eq!(decision.target, 4);
