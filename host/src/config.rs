@@ -32,6 +32,8 @@ pub const DEFAULT_HEARTBEAT_PREFIX: &str = "autoscaler:heartbeat:";
 pub const DEFAULT_HOSTS: &str = "autoscaler:hosts";
 /// How long a result stays in the results hash; zero keeps results forever.
 pub const DEFAULT_RESULT_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+/// Dead letters kept, newest first; older ones are dropped as new ones arrive.
+pub const DEFAULT_DEAD_LETTER_MAX: u32 = 10_000;
 /// The real CaptchaAI endpoint.
 pub const DEFAULT_CAPTCHAAI_URL: &str = "https://ocr.captchaai.com";
 /// Wait after submitting before the first poll: tokens take 15–30 s to solve.
@@ -116,6 +118,8 @@ pub struct RedisConfig {
     /// Results older than this are removed from the results hash; zero keeps them forever.
     #[serde(with = "humantime_serde")]
     pub result_retention: Duration,
+    /// The dead-letter list keeps this many newest entries; zero keeps every one.
+    pub dead_letter_max: u32,
 }
 
 /// `[captchaai]`: the solving service.
@@ -217,6 +221,7 @@ impl Default for RedisConfig {
             heartbeat_prefix: DEFAULT_HEARTBEAT_PREFIX.into(),
             hosts: DEFAULT_HOSTS.into(),
             result_retention: DEFAULT_RESULT_RETENTION,
+            dead_letter_max: DEFAULT_DEAD_LETTER_MAX,
         }
     }
 }

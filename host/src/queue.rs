@@ -25,6 +25,8 @@ pub struct Keys {
     pub processing: String,
     pub processing_prefix: String,
     pub dead_letter: String,
+    /// How many newest entries the dead-letter list keeps (0: all).
+    pub dead_letter_max: u32,
     pub status: String,
     pub status_prefix: String,
     pub heartbeat: String,
@@ -43,6 +45,7 @@ impl Keys {
             processing: format!("{}{host_id}", config.processing_prefix),
             processing_prefix: config.processing_prefix.clone(),
             dead_letter: config.dead_letter.clone(),
+            dead_letter_max: config.dead_letter_max,
             status: format!("{}{host_id}", config.status_prefix),
             status_prefix: config.status_prefix.clone(),
             heartbeat: format!("{}{host_id}", config.heartbeat_prefix),
@@ -114,12 +117,17 @@ end
 return 1
 "#;
 
-/// Moves a task this host still holds to the dead-letter list.
+/// Moves a task this host still holds to the dead-letter list, which keeps its newest ARGV[3]
+/// entries (all when 0).
 const DEAD_LETTER_SCRIPT: &str = r#"
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then
   return 0
 end
-redis.call('RPUSH', KEYS[2], ARGV[2])
+local kept = redis.call('RPUSH', KEYS[2], ARGV[2])
+local max = tonumber(ARGV[3])
+if max > 0 and kept > max then
+  redis.call('LTRIM', KEYS[2], -max, -1)
+end
 return 1
 "#;
 
@@ -253,6 +261,7 @@ impl Queue {
             .key(&self.keys.dead_letter)
             .arg(raw)
             .arg(entry.to_string())
+            .arg(self.keys.dead_letter_max)
             .invoke_async(&mut self.conn)
             .await?;
         Ok(moved == 1)

@@ -229,3 +229,40 @@ async fn results_leave_the_hash_after_their_retention() {
         "results older than the retention are removed with their index"
     );
 }
+
+#[tokio::test]
+async fn the_dead_letter_list_keeps_its_newest_entries() {
+    let redis = RedisServer::start();
+    let config = autoscaler::config::RedisConfig {
+        dead_letter_max: 3,
+        ..autoscaler::config::RedisConfig::default()
+    };
+    let keys = Keys::new(&config, "dead-host");
+    let mut conn = support::conn(&redis.url()).await;
+    let inputs: Vec<String> = (0..5).map(|n| format!("not json {n}")).collect();
+    for raw in &inputs {
+        let _: () = conn.rpush(&keys.processing, raw).await.expect("hold");
+    }
+    let mut queue = Queue::connect(&redis.url(), keys.clone(), None)
+        .await
+        .expect("connect");
+    for raw in &inputs {
+        assert!(
+            queue
+                .dead_letter(raw.as_bytes(), "not JSON", "dead-host")
+                .await
+                .expect("dead letter"),
+            "held, so moved"
+        );
+    }
+    let kept: Vec<String> = conn.lrange(&keys.dead_letter, 0, -1).await.expect("lrange");
+    let raws: Vec<String> = kept
+        .iter()
+        .map(|entry| {
+            let entry: serde_json::Value = serde_json::from_str(entry).expect("json entry");
+            entry["raw"].as_str().expect("raw").to_owned()
+        })
+        .collect();
+    assert_eq!(raws, ["not json 2", "not json 3", "not json 4"]);
+    assert_eq!(queue.in_processing().await.expect("llen"), 0);
+}
