@@ -13,7 +13,8 @@
 
 mod common;
 
-use common::{Redis, free_port, wait_for_port};
+use common::redis_server::free_port;
+use common::{Redis, wait_for_port};
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -56,7 +57,7 @@ fn main() {
 // ---- throughput ----
 
 async fn throughput() {
-    let redis = Redis::start();
+    let redis = Redis::without_persistence();
     let baseline = redis_benchmark_rate(&redis).await;
     let pipeline = pipeline_rate(&redis).await;
     println!("throughput: {TASKS} tasks, {WORKERS} workers / clients, instant solver");
@@ -104,7 +105,7 @@ async fn redis_benchmark_rate(redis: &Redis) -> f64 {
 /// Runs one command `TASKS` times from `WORKERS` clients; its requests per second.
 fn run_benchmark(redis: &Redis, command: &[&str]) -> f64 {
     let output = Command::new("redis-benchmark")
-        .args(["-p", &redis.port.to_string(), "-q"])
+        .args(["-p", &redis.port().to_string(), "-q"])
         .args(["-n", &TASKS.to_string(), "-c", &WORKERS.to_string()])
         .args(command)
         .output()
@@ -202,7 +203,7 @@ impl Drop for Process {
 }
 
 async fn scale() {
-    let redis = Redis::start();
+    let redis = Redis::without_persistence();
     let sim_port = free_port();
     let exe = env!("CARGO_BIN_EXE_autoscaler");
     let _sim = Process(

@@ -36,7 +36,7 @@ const CALLS: usize = 20_000;
 const RELOADS: usize = 20;
 
 fn main() -> ExitCode {
-    let redis = Redis::start();
+    let redis = Redis::without_persistence();
     let llen = measure_llen(&redis.url());
     println!("llen round trip (loopback)       {llen}");
     let fixed = std::fs::read(built_policy_path("static")).expect("built static policy");

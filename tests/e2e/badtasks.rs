@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
 use autoscaler::queue::{Completion, Keys, Queue};
 use autoscaler::task::TaskResult;
@@ -42,17 +41,10 @@ async fn every_bad_task_is_answered_or_dead_lettered_and_the_pool_keeps_going() 
     for input in inputs() {
         let _: () = conn.rpush("captcha:tasks", input).await.expect("push");
     }
-    let stop = CancellationToken::new();
-    let run = tokio::spawn(autoscaler::service::run(
-        config,
-        support::api_key(),
-        stop.clone(),
-        None,
-    ));
+    let running = support::InProcess::start(config);
     // Ten inputs: two share the id "dup", so six ids and three dead letters.
     let accounting = support::settle(&redis.url(), 9, Duration::from_secs(30)).await;
-    stop.cancel();
-    let summary = run.await.expect("join").expect("run");
+    let summary = running.stop().await;
     assert_eq!(
         accounting,
         Accounting {
@@ -202,13 +194,7 @@ async fn results_leave_the_hash_after_their_retention() {
     config.redis.result_retention = Duration::from_secs(1);
     let mut conn = support::conn(&redis.url()).await;
     support::push(&mut conn, &support::tasks("kept", 5)).await;
-    let stop = CancellationToken::new();
-    let run = tokio::spawn(autoscaler::service::run(
-        config,
-        support::api_key(),
-        stop.clone(),
-        None,
-    ));
+    let running = support::InProcess::start(config);
     let written = support::settle(&redis.url(), 5, Duration::from_secs(20)).await;
     assert!(written.settled(5), "{written:?}");
     let indexed: usize = conn.zcard("captcha:results:written").await.expect("zcard");
@@ -222,8 +208,7 @@ async fn results_leave_the_hash_after_their_retention() {
         }
     })
     .await;
-    stop.cancel();
-    run.await.expect("join").expect("run");
+    running.stop().await;
     assert!(
         swept,
         "results older than the retention are removed with their index"

@@ -6,35 +6,23 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 
-use autoscaler::sim::SimConfig;
-
-use crate::support::{self, Accounting, Host, RedisServer};
+use crate::support::{self, Accounting, Host, Stage};
 
 const TASKS: usize = 1200;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_killed_mid_burst_and_restarted_answers_every_task_once() {
-    let redis = RedisServer::start();
-    let sim = support::fast_sim(SimConfig {
-        solve_time: (Duration::from_millis(50), Duration::from_millis(150)),
-        ..support::fast_sim_config()
-    })
-    .await;
-    let mut conn = support::conn(&redis.url()).await;
-    support::push(&mut conn, &support::tasks("crash", TASKS)).await;
+    let solve = (Duration::from_millis(50), Duration::from_millis(150));
+    let Stage {
+        redis,
+        sim,
+        mut conn,
+    } = Stage::new("crash", TASKS, solve).await;
     let pool = "min_workers = 40\nmax_workers = 40";
     let processing = "captcha:processing:crash-host";
 
     let mut host = Host::start("crash-host", &redis.url(), &sim.base_url(), pool);
-    let mid_burst = support::eventually(Duration::from_secs(60), || {
-        let mut conn = conn.clone();
-        async move {
-            let results: usize = conn.hlen("captcha:results").await.unwrap_or(0);
-            let held: usize = conn.llen(processing).await.unwrap_or(0);
-            results >= 200 && held >= 10
-        }
-    })
-    .await;
+    let mid_burst = support::underway(&conn, processing, (200, 10), Duration::from_secs(60)).await;
     assert!(mid_burst, "the host never got well into the burst");
     host.kill();
     let orphans: usize = conn.llen(processing).await.expect("llen");

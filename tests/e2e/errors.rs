@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use tokio_util::sync::CancellationToken;
 
 use autoscaler::config::Config;
 use autoscaler::service::RunSummary;
@@ -24,21 +23,14 @@ async fn run_until(
     let mut queue = support::queue(config).await;
     let tasks = autoscaler::cli::commands::enqueue::synthetic("err", "userrecaptcha", n, 1);
     queue.push(&tasks).await.expect("push");
-    let stop = CancellationToken::new();
-    let run = tokio::spawn(autoscaler::service::run(
-        config.clone(),
-        key,
-        stop.clone(),
-        None,
-    ));
+    let running = support::InProcess::with(config.clone(), key, None);
     support::eventually(Duration::from_secs(30), || {
         let mut queue = queue.clone();
         let done = &done;
         async move { done(queue.result_count().await.unwrap_or(0) as usize) }
     })
     .await;
-    stop.cancel();
-    let summary = run.await.expect("join").expect("run");
+    let summary = running.stop().await;
     let mut conn = support::conn(&config.redis.url).await;
     let results = conn.hgetall("captcha:results").await.expect("hgetall");
     (results, summary)
@@ -129,7 +121,6 @@ async fn a_wrong_key_pauses_submissions_and_keeps_every_task_queued() {
     config.captchaai.balance_interval = Duration::from_secs(3600);
     let mut queue = support::queue(&config).await;
     let status_key = format!("autoscaler:status:{}", config.host_id());
-    let stop = CancellationToken::new();
     queue
         .push(&autoscaler::cli::commands::enqueue::synthetic(
             "k",
@@ -139,12 +130,7 @@ async fn a_wrong_key_pauses_submissions_and_keeps_every_task_queued() {
         ))
         .await
         .expect("push");
-    let run = tokio::spawn(autoscaler::service::run(
-        config.clone(),
-        ApiKey::new("not-a-key"),
-        stop.clone(),
-        None,
-    ));
+    let running = support::InProcess::with(config.clone(), ApiKey::new("not-a-key"), None);
     let mut conn = support::conn(&redis.url()).await;
     let paused = support::eventually(Duration::from_secs(10), || {
         let mut conn = conn.clone();
@@ -156,8 +142,7 @@ async fn a_wrong_key_pauses_submissions_and_keeps_every_task_queued() {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(600)).await;
-    stop.cancel();
-    run.await.expect("join").expect("run");
+    running.stop().await;
     assert!(paused, "the status shows the pause and its cause");
     let results: usize = conn.hlen("captcha:results").await.expect("hlen");
     assert_eq!(results, 0, "an account error is not the tasks' fault");

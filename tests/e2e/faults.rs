@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use tokio_util::sync::CancellationToken;
 
 use autoscaler::sim::{Fault, Faults};
 
@@ -49,13 +48,7 @@ async fn transport_faults_and_capacity_refusals_are_retried_until_every_task_suc
     let mut config = support::fast_config(&redis.url(), &sim.base_url());
     config.captchaai.http_timeout = Duration::from_millis(400);
     let mut conn = support::conn(&redis.url()).await;
-    let stop = CancellationToken::new();
-    let run = tokio::spawn(autoscaler::service::run(
-        config.clone(),
-        support::api_key(),
-        stop.clone(),
-        None,
-    ));
+    let running = support::InProcess::start(config.clone());
 
     let mut pushed = 0;
     for (name, faults) in transient_faults() {
@@ -78,8 +71,7 @@ async fn transport_faults_and_capacity_refusals_are_retried_until_every_task_suc
     tokio::time::sleep(Duration::from_millis(1500)).await;
     sim.set_faults(Faults::default());
     let accounting = support::settle(&redis.url(), pushed, Duration::from_secs(30)).await;
-    stop.cancel();
-    let summary = run.await.expect("join").expect("run");
+    let summary = running.stop().await;
     assert!(
         accounting.settled(pushed),
         "slower than the timeout: {accounting:?}"
@@ -171,13 +163,7 @@ async fn a_wrong_api_address_pauses_the_pool_instead_of_failing_the_tasks() {
     let config = support::fast_config(&redis.url(), &wrong);
     let mut conn = support::conn(&redis.url()).await;
     support::push(&mut conn, &support::tasks("misaddressed", 10)).await;
-    let stop = CancellationToken::new();
-    let run = tokio::spawn(autoscaler::service::run(
-        config.clone(),
-        support::api_key(),
-        stop.clone(),
-        None,
-    ));
+    let running = support::InProcess::start(config.clone());
 
     let status_key = format!("autoscaler:status:{}", config.host_id());
     let paused = support::eventually(Duration::from_secs(10), || {
@@ -196,8 +182,7 @@ async fn a_wrong_api_address_pauses_the_pool_instead_of_failing_the_tasks() {
     })
     .await;
     assert!(settled, "every held task went back to the queue");
-    stop.cancel();
-    let summary = run.await.expect("join").expect("run");
+    let summary = running.stop().await;
 
     let accounting = Accounting::read(&mut conn).await;
     assert_eq!(

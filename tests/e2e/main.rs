@@ -1,6 +1,11 @@
 //! End-to-end tests: a private `redis-server`, the CaptchaAI simulator over real HTTP, real
 //! compiled policies, and the real pool or the real binary.
 
+#[allow(
+    dead_code,
+    reason = "shared with the benches, which start theirs without persistence"
+)]
+mod redis_server;
 mod support;
 
 mod badtasks;

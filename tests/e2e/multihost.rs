@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 use redis::AsyncCommands;
 use tokio_util::sync::CancellationToken;
 
-use autoscaler::sim::SimConfig;
-
-use crate::support::{self, Accounting, Host, RedisServer};
+use crate::support::{self, Accounting, Host, Stage};
 
 const TASKS: usize = 1000;
 const HOSTS: [&str; 3] = ["host-a", "host-b", "host-c"];
@@ -43,14 +41,12 @@ fn watch_for_double_holds(url: String, stop: CancellationToken) -> Arc<AtomicUsi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_hosts_tasks_are_reclaimed_after_its_heartbeat_expires_and_none_is_held_twice() {
-    let redis = RedisServer::start();
-    let sim = support::fast_sim(SimConfig {
-        solve_time: (Duration::from_millis(100), Duration::from_millis(300)),
-        ..support::fast_sim_config()
-    })
-    .await;
-    let mut conn = support::conn(&redis.url()).await;
-    support::push(&mut conn, &support::tasks("multi", TASKS)).await;
+    let solve = (Duration::from_millis(100), Duration::from_millis(300));
+    let Stage {
+        redis,
+        sim,
+        mut conn,
+    } = Stage::new("multi", TASKS, solve).await;
     let stop_watch = CancellationToken::new();
     let doubles = watch_for_double_holds(redis.url(), stop_watch.clone());
     let mut hosts: Vec<Host> = HOSTS
@@ -59,15 +55,7 @@ async fn a_dead_hosts_tasks_are_reclaimed_after_its_heartbeat_expires_and_none_i
         .collect();
 
     let dead_list = "captcha:processing:host-b";
-    let busy = support::eventually(Duration::from_secs(60), || {
-        let mut conn = conn.clone();
-        async move {
-            let results: usize = conn.hlen("captcha:results").await.unwrap_or(0);
-            let held: usize = conn.llen(dead_list).await.unwrap_or(0);
-            results >= 150 && held >= 5
-        }
-    })
-    .await;
+    let busy = support::underway(&conn, dead_list, (150, 5), Duration::from_secs(60)).await;
     assert!(busy, "host-b never held tasks mid-burst");
     hosts[1].kill();
     let killed_at = Instant::now();
@@ -127,14 +115,8 @@ async fn a_dead_hosts_tasks_are_reclaimed_after_its_heartbeat_expires_and_none_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_host_whose_tasks_were_reclaimed_drops_them_instead_of_answering() {
-    let redis = RedisServer::start();
-    let sim = support::fast_sim(SimConfig {
-        solve_time: (Duration::from_millis(800), Duration::from_millis(1200)),
-        ..support::fast_sim_config()
-    })
-    .await;
-    let mut conn = support::conn(&redis.url()).await;
-    support::push(&mut conn, &support::tasks("stall", 60)).await;
+    let solve = (Duration::from_millis(800), Duration::from_millis(1200));
+    let Stage { redis, sim, conn } = Stage::new("stall", 60, solve).await;
     let pool = "min_workers = 10\nmax_workers = 10\nheartbeat_ttl = \"1500ms\"";
     let stalled = Host::start("stalled", &redis.url(), &sim.base_url(), pool);
     let held = support::eventually(Duration::from_secs(20), || {

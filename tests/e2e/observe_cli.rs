@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
 use autoscaler::sim::SimConfig;
 
@@ -203,13 +202,7 @@ async fn status_watch_redraws_with_the_hosts_latest_numbers() {
     let sim = support::fast_sim(support::fast_sim_config()).await;
     let config = support::fast_config(&redis.url(), &sim.base_url());
     let host_id = config.host_id();
-    let stop = CancellationToken::new();
-    let run = tokio::spawn(autoscaler::service::run(
-        config,
-        support::api_key(),
-        stop.clone(),
-        None,
-    ));
+    let running = support::InProcess::start(config);
     let dir = tempfile::tempdir().expect("temp dir");
     let status_config = write_config(dir.path(), "watcher", &redis.url(), &sim.base_url());
     let mut watcher = Killed(
@@ -248,6 +241,5 @@ async fn status_watch_redraws_with_the_hosts_latest_numbers() {
     assert!(refreshed.is_some(), "no frame showed the 10 finished tasks");
 
     drop(watcher);
-    stop.cancel();
-    run.await.expect("join").expect("run");
+    running.stop().await;
 }

@@ -3,23 +3,19 @@
 
 use std::time::Duration;
 
-use autoscaler::sim::SimConfig;
-
-use crate::support::{self, Accounting, Host, RedisServer};
+use crate::support::{self, Accounting, Host, Stage};
 
 const TASKS: usize = 400;
 const OUTAGE: Duration = Duration::from_secs(4);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_restart_loses_nothing_and_never_scales_down_on_missing_metrics() {
-    let mut redis = RedisServer::start();
-    let sim = support::fast_sim(SimConfig {
-        solve_time: (Duration::from_millis(200), Duration::from_millis(600)),
-        ..support::fast_sim_config()
-    })
-    .await;
-    let mut conn = support::conn(&redis.url()).await;
-    support::push(&mut conn, &support::tasks("outage", TASKS)).await;
+    let solve = (Duration::from_millis(200), Duration::from_millis(600));
+    let Stage {
+        mut redis,
+        sim,
+        conn,
+    } = Stage::new("outage", TASKS, solve).await;
     let pool = "min_workers = 4\nmax_workers = 20";
     let mut host = Host::start("outage-host", &redis.url(), &sim.base_url(), pool);
     let underway = support::eventually(Duration::from_secs(30), || {

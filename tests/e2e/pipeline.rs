@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
 use crate::support::{self, RedisServer};
 
@@ -33,20 +32,13 @@ async fn three_hundred_tasks_get_three_hundred_matching_results() {
         sent.insert(id, method);
     }
 
-    let stop = CancellationToken::new();
-    let run = tokio::spawn(autoscaler::service::run(
-        config.clone(),
-        support::api_key(),
-        stop.clone(),
-        None,
-    ));
+    let running = support::InProcess::start(config.clone());
     let done = support::eventually(Duration::from_secs(60), || {
         let mut conn = conn.clone();
         async move { conn.hlen::<_, usize>("captcha:results").await.unwrap_or(0) >= 300 }
     })
     .await;
-    stop.cancel();
-    let summary = run.await.expect("join").expect("run");
+    let summary = running.stop().await;
     assert!(done, "not all results arrived; summary: {summary:?}");
 
     let results: HashMap<String, String> = conn.hgetall("captcha:results").await.expect("hgetall");
@@ -94,13 +86,7 @@ async fn bad_tasks_become_error_results_or_dead_letters_and_good_ones_still_run(
     for input in &inputs {
         let _: () = conn.rpush("captcha:tasks", input).await.expect("push");
     }
-    let stop = CancellationToken::new();
-    let run = tokio::spawn(autoscaler::service::run(
-        config,
-        support::api_key(),
-        stop.clone(),
-        None,
-    ));
+    let running = support::InProcess::start(config);
     let done = support::eventually(Duration::from_secs(30), || {
         let mut conn = conn.clone();
         async move {
@@ -110,8 +96,7 @@ async fn bad_tasks_become_error_results_or_dead_letters_and_good_ones_still_run(
         }
     })
     .await;
-    stop.cancel();
-    run.await.expect("join").expect("run");
+    running.stop().await;
     assert!(done, "expected 3 results and 3 dead letters");
     let results: HashMap<String, String> = conn.hgetall("captcha:results").await.expect("hgetall");
     assert_eq!(

@@ -34,14 +34,8 @@ async fn a_burst_scales_the_pool_up_and_the_drain_brings_it_back_to_the_minimum(
     let tasks = autoscaler::cli::commands::enqueue::synthetic("burst", "userrecaptcha", 200, 1);
     queue.push(&tasks).await.expect("push");
 
-    let stop = CancellationToken::new();
     let (observer, mut reports) = mpsc::unbounded_channel();
-    let run = tokio::spawn(autoscaler::service::run(
-        config.clone(),
-        support::api_key(),
-        stop.clone(),
-        Some(observer),
-    ));
+    let running = support::InProcess::with(config.clone(), support::api_key(), Some(observer));
     let mut peak = 0;
     let mut back_to_min = false;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
@@ -53,8 +47,7 @@ async fn a_burst_scales_the_pool_up_and_the_drain_brings_it_back_to_the_minimum(
             break;
         }
     }
-    stop.cancel();
-    let summary = run.await.expect("join").expect("run");
+    let summary = running.stop().await;
     assert!(
         peak >= 8,
         "the burst should scale well above the minimum of 2, peaked at {peak}"
