@@ -94,7 +94,12 @@ impl std::fmt::Debug for Heartbeat {
 
 impl Heartbeat {
     pub fn new(conn: ConnectionManager, keys: Keys, ttl: Duration) -> Self {
-        let token = format!("{}:{:016x}", std::process::id(), rand::random::<u64>());
+        let token = format!(
+            "{}/{}:{:016x}",
+            machine_name(),
+            std::process::id(),
+            rand::random::<u64>()
+        );
         Self {
             conn,
             keys,
@@ -105,8 +110,17 @@ impl Heartbeat {
 
     /// Starts this host's heartbeat, then returns to the queue whatever a previous run of this
     /// host left in its processing list.
+    ///
+    /// A heartbeat left under this host id stops the start if it is being renewed: another
+    /// live run uses the id, and taking its processing list would have every one of its tasks
+    /// solved twice. A crashed run's heartbeat is not renewed; the start waits at most one
+    /// renewal period (a third of the TTL, plus a second) to see that, or not at all when the
+    /// run was on this machine and its process is gone.
     pub async fn join(&mut self, queue: &mut Queue) -> anyhow::Result<()> {
         let host_id = self.keys.host_id.clone();
+        self.refuse_a_live_run()
+            .await
+            .with_context(|| format!("host {host_id:?} cannot start"))?;
         let beat = self.beat().await.with_context(|| {
             format!("failed to start the heartbeat of host {host_id:?} in Redis")
         })?;
@@ -126,6 +140,42 @@ impl Heartbeat {
                 %host_id,
                 "returned tasks left by a previous run to the queue"
             );
+        }
+        Ok(())
+    }
+
+    /// Errs when another run's heartbeat under this host id is renewed within one period.
+    async fn refuse_a_live_run(&mut self) -> anyhow::Result<()> {
+        let key = self.keys.heartbeat.clone();
+        let token: Option<String> = self.conn.get(&key).await?;
+        let Some(token) = token else {
+            return Ok(());
+        };
+        if token.starts_with(MARKER) || exited_here(&token) {
+            return Ok(());
+        }
+        let period = self.ttl / 3 + Duration::from_secs(1);
+        tracing::info!(
+            host_id = %self.keys.host_id, wait = ?period,
+            "a heartbeat of another run is under this host_id: waiting to see whether it \
+             is renewed (a live run) or expires (a crashed one)"
+        );
+        let deadline = tokio::time::Instant::now() + period;
+        let mut left: i64 = self.conn.pttl(&key).await?;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let now: i64 = self.conn.pttl(&key).await?;
+            if now < 0 {
+                return Ok(());
+            }
+            if now > left {
+                anyhow::bail!(
+                    "another live run uses host_id {:?} (its heartbeat {key} is being renewed); \
+                     give each host its own host_id, or stop the other run first",
+                    self.keys.host_id
+                );
+            }
+            left = now;
         }
         Ok(())
     }
@@ -263,6 +313,29 @@ impl Heartbeat {
             Err(e) => tracing::warn!(error = %e, "failed to look for dead hosts"),
         }
     }
+}
+
+/// This machine's name, for heartbeat tokens (`name/pid:random`); empty when unknown.
+fn machine_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// Whether a heartbeat token names a process on this machine that no longer runs.
+fn exited_here(token: &str) -> bool {
+    let Some((machine, rest)) = token.split_once('/') else {
+        return false;
+    };
+    let Some(pid) = rest.split(':').next().and_then(|p| p.parse::<u32>().ok()) else {
+        return false;
+    };
+    let here = machine_name();
+    !here.is_empty()
+        && machine == here
+        && pid != std::process::id()
+        && std::fs::exists("/proc/self").unwrap_or(false)
+        && !std::fs::exists(format!("/proc/{pid}")).unwrap_or(true)
 }
 
 fn millis(d: Duration) -> u64 {

@@ -81,8 +81,6 @@ pub async fn run_with(
     let host_id = config.host_id();
     let keys = Keys::new(&config.redis, &host_id);
     let mut queue = Queue::connect(&config.redis.url, keys.clone(), None).await?;
-    let mut heartbeat = Heartbeat::new(queue.connection(), keys.clone(), config.pool.heartbeat_ttl);
-    heartbeat.join(&mut queue).await?;
     let loader = policy_loader(&config)?;
     let slot = Arc::new(load_policy_off_runtime(&config, &loader).await?);
     let calls = ApiCalls::default();
@@ -92,6 +90,9 @@ pub async fn run_with(
     let recorder = Arc::new(Recorder::new(config.pool.window));
     let telemetry = Arc::new(Telemetry::new(recorder.clone(), &calls, config.pool.tick));
     observe::start(&config.metrics, &telemetry, &background).await?;
+    // Last of the start's checks, so a start that fails touches no task in Redis.
+    let mut heartbeat = Heartbeat::new(queue.connection(), keys.clone(), config.pool.heartbeat_ttl);
+    heartbeat.join(&mut queue).await?;
     let balance = Arc::new(BalanceCache::default());
 
     let (requests_tx, requests_rx) = mpsc::channel(REQUEST_BACKLOG);
@@ -277,6 +278,23 @@ fn spawn_balance(
     tokio::spawn(async move { balance.refresh(&client, &gate, pause, interval, stop).await });
 }
 
+/// Without a policy file there is nothing to reload; SIGHUP (which would otherwise end the
+/// process, and which log rotators send) is logged and ignored.
+async fn ignore_hangups(stop: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = hangups.recv() => tracing::info!(
+                "SIGHUP: no policy file to reload (the embedded policy runs); ignored"
+            ),
+        }
+    }
+}
+
 fn spawn_watcher(
     config: &Config,
     slot: &Arc<PolicySlot>,
@@ -284,6 +302,7 @@ fn spawn_watcher(
     stop: &CancellationToken,
 ) {
     let Some(path) = config.policy.file.clone() else {
+        tokio::spawn(ignore_hangups(stop.clone()));
         return;
     };
     let (slot, stop) = (slot.clone(), stop.clone());

@@ -64,7 +64,7 @@ async fn every_bad_task_is_answered_or_dead_lettered_and_the_pool_keeps_going() 
     );
     assert_eq!(results["unknown-method"], error("ERROR_BAD_PARAMETERS"));
     assert_eq!(results["params-string"], BAD_TASK);
-    assert_eq!(results["params-array"], error("INVALID_PARAMS"));
+    assert_eq!(results["params-array"], error("ERROR_INVALID_PARAMS"));
     assert_eq!(results["huge"], BAD_TASK);
     assert!(
         results["after"].starts_with(r#"{"status":"success""#),

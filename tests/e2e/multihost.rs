@@ -159,3 +159,31 @@ async fn a_stalled_host_whose_tasks_were_reclaimed_drops_them_instead_of_answeri
     );
     assert_eq!(dropped[0]["fields"]["reclaimed_by"], "rescuer");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_under_a_live_host_id_is_refused_and_takes_nothing() {
+    let solve = (Duration::from_millis(300), Duration::from_millis(600));
+    let Stage { redis, sim, conn } = Stage::new("twin", 100, solve).await;
+    let pool = "min_workers = 5\nmax_workers = 5";
+    let live = Host::start("twin", &redis.url(), &sim.base_url(), pool);
+    let list = "captcha:processing:twin";
+    let busy = support::underway(&conn, list, (1, 3), Duration::from_secs(20)).await;
+    assert!(busy, "the first run should be solving");
+
+    let mut second = Host::start("twin", &redis.url(), &sim.base_url(), pool);
+    let code = second.wait_exit(Duration::from_secs(10));
+    let stderr = second.stderr();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(r#"another live run uses host_id "twin""#),
+        "the refusal names the id and what to do: {stderr}"
+    );
+
+    let accounting = support::settle(&redis.url(), 100, Duration::from_secs(60)).await;
+    assert!(accounting.settled(100), "{accounting:?}");
+    assert!(
+        live.logged("another host reclaimed this task").is_empty(),
+        "the live run kept every task it held"
+    );
+    assert_eq!(sim.stats().submitted, 100, "no task was solved twice");
+}

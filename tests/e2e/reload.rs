@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use autoscaler::policy::embedded::built_policy_path;
 
-use crate::support::{self, RedisServer};
+use crate::support::{self, Host, RedisServer};
 
 const HOST_ID: &str = "reload-test";
 
@@ -227,5 +227,35 @@ async fn sighup_reloads_the_policy_even_when_its_bytes_are_unchanged() {
     assert!(
         swap.contains("cached=true"),
         "unchanged bytes are not compiled again: {swap}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_without_a_policy_file_is_logged_and_ignored() {
+    let redis = RedisServer::start();
+    let sim = support::fast_sim(support::fast_sim_config()).await;
+    let mut host = Host::start("hup-host", &redis.url(), &sim.base_url(), "");
+    let conn = support::conn(&redis.url()).await;
+    let ticking = support::eventually(Duration::from_secs(20), || {
+        let mut conn = conn.clone();
+        async move {
+            let status: Option<String> =
+                conn.get("autoscaler:status:hup-host").await.ok().flatten();
+            status.is_some()
+        }
+    })
+    .await;
+    assert!(ticking, "the host should be ticking");
+    host.signal("HUP");
+    let noted = support::eventually(Duration::from_secs(5), || {
+        let seen = !host.logged("SIGHUP: no policy file to reload").is_empty();
+        async move { seen }
+    })
+    .await;
+    assert!(noted, "the signal is logged: {}", host.stderr());
+    assert_eq!(
+        host.wait_exit(Duration::from_millis(500)),
+        None,
+        "the host runs on"
     );
 }

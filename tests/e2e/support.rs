@@ -197,6 +197,11 @@ impl Host {
         None
     }
 
+    /// Everything the host wrote to stderr so far: log lines and a final error.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// The host's log lines so far, parsed.
     pub fn log_lines(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.log)

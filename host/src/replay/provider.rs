@@ -205,7 +205,7 @@ mod tests {
         // 20 polls: the first at 15.3 s, the last 19 intervals of 5 s later.
         assert_eq!(attempt.after, secs(110.3));
         let code = attempt.error.map(|e| e.code().to_owned());
-        assert_eq!(code.as_deref(), Some("POLL_BUDGET_EXHAUSTED"));
+        assert_eq!(code.as_deref(), Some("ERROR_POLL_BUDGET_EXHAUSTED"));
     }
 
     #[test]
@@ -213,7 +213,7 @@ mod tests {
         let attempt = provider().polled("userrecaptcha", secs(60.0), secs(30.0), false);
         assert_eq!(attempt.after, secs(25.3));
         let code = attempt.error.map(|e| e.code().to_owned());
-        assert_eq!(code.as_deref(), Some("DEADLINE_EXCEEDED"));
+        assert_eq!(code.as_deref(), Some("ERROR_DEADLINE_EXCEEDED"));
     }
 
     #[test]

@@ -125,7 +125,7 @@ pub enum SolveError {
 impl SolveError {
     /// The provider's code (`ERROR_NO_SLOT_AVAILABLE`), or one of this client's own for
     /// failures without one: `HTTP_503`, `BAD_RESPONSE`, `NETWORK_ERROR`, `TIMEOUT`,
-    /// `INVALID_PARAMS`, `DEADLINE_EXCEEDED`, `POLL_BUDGET_EXHAUSTED`. Fit for a task's
+    /// `ERROR_INVALID_PARAMS`, `ERROR_DEADLINE_EXCEEDED`, `ERROR_POLL_BUDGET_EXHAUSTED`. Fit for a task's
     /// error result.
     pub fn code(&self) -> &str {
         match self {
@@ -134,9 +134,9 @@ impl SolveError {
             SolveError::BadBody { .. } => "BAD_RESPONSE",
             SolveError::Network { .. } => "NETWORK_ERROR",
             SolveError::Timeout(_) => "TIMEOUT",
-            SolveError::InvalidParam { .. } => "INVALID_PARAMS",
-            SolveError::DeadlineExceeded => "DEADLINE_EXCEEDED",
-            SolveError::PollBudgetExhausted { .. } => "POLL_BUDGET_EXHAUSTED",
+            SolveError::InvalidParam { .. } => "ERROR_INVALID_PARAMS",
+            SolveError::DeadlineExceeded => "ERROR_DEADLINE_EXCEEDED",
+            SolveError::PollBudgetExhausted { .. } => "ERROR_POLL_BUDGET_EXHAUSTED",
         }
     }
 
@@ -376,7 +376,11 @@ mod tests {
             "{wrong_url}"
         );
         assert_eq!(http(418).code(), "HTTP_4XX");
-        assert_eq!(SolveError::DeadlineExceeded.code(), "DEADLINE_EXCEEDED");
+        assert_eq!(
+            SolveError::DeadlineExceeded.code(),
+            crate::worker::DEADLINE_ERROR,
+            "one code for a deadline, whichever part saw it pass"
+        );
     }
 
     #[test]

@@ -360,7 +360,7 @@ mod tests {
         ] {
             let error = form_fields(params.as_object().expect("object")).expect_err("invalid");
             assert_eq!(error.class(), ErrorClass::Task, "{error}");
-            assert_eq!(error.code(), "INVALID_PARAMS");
+            assert_eq!(error.code(), "ERROR_INVALID_PARAMS");
         }
     }
 }

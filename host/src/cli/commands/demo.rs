@@ -37,8 +37,8 @@ pub struct DemoArgs {
     /// Number of waves, eight seconds apart.
     #[arg(long, default_value_t = 3)]
     pub waves: usize,
-    /// The most workers the pool may run.
-    #[arg(long, default_value_t = 25)]
+    /// The most workers the pool may run (at least 1).
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_workers: u32,
     /// Give up after this long if the pool has not drained.
     #[arg(long, default_value = "120s", value_parser = crate::cli::parse_duration)]
@@ -111,7 +111,19 @@ async fn drive(
     let mut waves_left = args.waves;
     let mut next_wave = started + Duration::from_secs(2);
     let min = config.pool.min_workers;
-    while let Some(report) = reports.recv().await {
+    let interrupted = interruption();
+    tokio::pin!(interrupted);
+    loop {
+        let report = tokio::select! {
+            report = reports.recv() => match report {
+                Some(report) => report,
+                None => break,
+            },
+            () = &mut interrupted => {
+                println!("        >>> interrupted: draining, then deleting the demo's keys");
+                break;
+            }
+        };
         if waves_left > 0 && Instant::now() >= next_wave {
             pushed += push_wave(queue, args.wave, args.waves - waves_left).await?;
             waves_left -= 1;
@@ -131,6 +143,19 @@ async fn drive(
         .map_err(|e| CliError::Failed(e.into()))?
         .map_err(CliError::Failed)?;
     Ok((pushed, summary))
+}
+
+/// The first Ctrl-C or SIGTERM. The demo then stops as the host does and still deletes its
+/// keys; later signals are caught too, so the clean-up is never cut short.
+async fn interruption() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut terms) = signal(SignalKind::terminate()) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terms.recv() => {}
+    }
 }
 
 async fn push_wave(queue: &mut Queue, size: usize, wave: usize) -> Result<u64, CliError> {

@@ -171,7 +171,7 @@ async fn the_poll_budget_ends_the_task() {
         .expect_err("budget");
     assert_error(
         &error,
-        "POLL_BUDGET_EXHAUSTED",
+        "ERROR_POLL_BUDGET_EXHAUSTED",
         ErrorClass::Task,
         Action::FailTask,
     );
@@ -192,7 +192,7 @@ async fn the_deadline_ends_the_task() {
         .expect_err("deadline");
     assert_error(
         &error,
-        "DEADLINE_EXCEEDED",
+        "ERROR_DEADLINE_EXCEEDED",
         ErrorClass::Task,
         Action::FailTask,
     );
