@@ -103,6 +103,13 @@ pub struct Config {
     pub dry_run: Option<u32>,
 }
 
+/// A start stopped by something in the configuration rather than at run time (the CLI exits
+/// with 2): the policy file or its parameters, the metrics address, the Redis URL, a host id a
+/// live run already uses.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub struct Misconfigured(pub anyhow::Error);
+
 /// `[redis]`: where tasks come from and results go.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -308,6 +315,15 @@ impl Config {
 
     /// Checks the values no type can express: the pool's bounds, non-zero intervals.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(id) = &self.host_id
+            && (id.is_empty() || id.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return Err(invalid(
+                "host_id",
+                format!("{id:?}"),
+                "must be a non-empty name without spaces; leave it out to use the hostname",
+            ));
+        }
         let pool = &self.pool;
         if pool.max_workers == 0 {
             return Err(invalid("pool.max_workers", 0, "must be at least 1"));
@@ -438,6 +454,21 @@ mod tests {
             err,
             "invalid pool.min_workers = 9: must not exceed pool.max_workers (3)"
         );
+    }
+
+    #[test]
+    fn an_empty_or_spaced_host_id_is_rejected() {
+        for id in ["", "two words"] {
+            let config = Config {
+                host_id: Some(id.to_owned()),
+                ..Config::default()
+            };
+            let err = config.validate().expect_err("rejected").to_string();
+            assert!(
+                err.starts_with(&format!("invalid host_id = {id:?}")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -169,11 +169,12 @@ impl Heartbeat {
                 return Ok(());
             }
             if now > left {
-                anyhow::bail!(
+                return Err(crate::config::Misconfigured(anyhow::anyhow!(
                     "another live run uses host_id {:?} (its heartbeat {key} is being renewed); \
                      give each host its own host_id, or stop the other run first",
                     self.keys.host_id
-                );
+                ))
+                .into());
             }
             left = now;
         }

@@ -158,8 +158,11 @@ impl Queue {
         keys: Keys,
         blocking: Option<Duration>,
     ) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url)
-            .map_err(|e| anyhow::anyhow!("invalid Redis URL {url:?}: {e}"))?;
+        let client = redis::Client::open(url).map_err(|e| {
+            crate::config::Misconfigured(anyhow::anyhow!(
+                "invalid Redis URL {url:?}: {e} (redis.url or REDIS_URL, e.g. redis://127.0.0.1:6379)"
+            ))
+        })?;
         let response_timeout = RESPONSE_TIMEOUT + blocking.unwrap_or_default();
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_secs(2))

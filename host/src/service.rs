@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::balance::BalanceCache;
-use crate::config::Config;
+use crate::config::{Config, Misconfigured};
 use crate::dispatch::Dispatcher;
 use crate::gate::Gate;
 use crate::heartbeat::Heartbeat;
@@ -81,15 +81,23 @@ pub async fn run_with(
     let host_id = config.host_id();
     let keys = Keys::new(&config.redis, &host_id);
     let mut queue = Queue::connect(&config.redis.url, keys.clone(), None).await?;
-    let loader = policy_loader(&config)?;
-    let slot = Arc::new(load_policy_off_runtime(&config, &loader).await?);
+    let loader = policy_loader(&config).map_err(misconfigured)?;
+    let slot = Arc::new(
+        load_policy_off_runtime(&config, &loader)
+            .await
+            .map_err(misconfigured)?,
+    );
     let calls = ApiCalls::default();
-    let client = Client::new(client_config(&config, api_key))?.with_calls(calls.clone());
+    let client = Client::new(client_config(&config, api_key))
+        .map_err(|e| misconfigured(e.into()))?
+        .with_calls(calls.clone());
     let background = CancellationToken::new();
     let gate = Arc::new(Gate::default());
     let recorder = Arc::new(Recorder::new(config.pool.window));
     let telemetry = Arc::new(Telemetry::new(recorder.clone(), &calls, config.pool.tick));
-    observe::start(&config.metrics, &telemetry, &background).await?;
+    observe::start(&config.metrics, &telemetry, &background)
+        .await
+        .map_err(|e| misconfigured(e.into()))?;
     // Last of the start's checks, so a start that fails touches no task in Redis.
     let mut heartbeat = Heartbeat::new(queue.connection(), keys.clone(), config.pool.heartbeat_ttl);
     heartbeat.join(&mut queue).await?;
@@ -276,6 +284,10 @@ fn spawn_balance(
     let interval = config.captchaai.balance_interval;
     let pause = config.pool.account_pause;
     tokio::spawn(async move { balance.refresh(&client, &gate, pause, interval, stop).await });
+}
+
+fn misconfigured(error: anyhow::Error) -> anyhow::Error {
+    Misconfigured(error).into()
 }
 
 /// Without a policy file there is nothing to reload; SIGHUP (which would otherwise end the

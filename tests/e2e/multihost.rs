@@ -173,7 +173,7 @@ async fn a_second_run_under_a_live_host_id_is_refused_and_takes_nothing() {
     let mut second = Host::start("twin", &redis.url(), &sim.base_url(), pool);
     let code = second.wait_exit(Duration::from_secs(10));
     let stderr = second.stderr();
-    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(code, Some(2), "a configuration error: {stderr}");
     assert!(
         stderr.contains(r#"another live run uses host_id "twin""#),
         "the refusal names the id and what to do: {stderr}"

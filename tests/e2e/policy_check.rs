@@ -164,3 +164,39 @@ fn a_bad_snapshot_is_a_usage_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_bundled_policy_is_checked_by_name_and_exported_to_a_file() {
+    let (code, stdout, stderr) = check(Path::new("threshold"), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("decision: target"), "{stdout}");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("mine.wasm");
+    let export = |name: &str| {
+        Command::new(env!("CARGO_BIN_EXE_autoscaler"))
+            .args(["policy", "export", name, "--out"])
+            .arg(&out)
+            .output()
+            .expect("run autoscaler policy export")
+    };
+    let written = export("fixed-step");
+    assert!(written.status.success(), "{written:?}");
+    let bytes = std::fs::read(&out).expect("the exported file");
+    assert_eq!(
+        bytes,
+        std::fs::read(built_policy_path("fixed_step")).expect("built")
+    );
+    let (code, stdout, stderr) = check(&out, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("policy:   mine.wasm"), "{stdout}");
+
+    let unknown = export("nope");
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert_eq!(unknown.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no bundled policy is called \"nope\"")
+            && stderr.contains("threshold, static, fixed-step, target-tracking"),
+        "{stderr}"
+    );
+}

@@ -202,10 +202,17 @@ pub fn read_policy(path: &Path) -> Result<Vec<u8>, ReadError> {
 /// Why a policy file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
+    /// The cause is in the message (not a source), so every way of printing shows it once.
     #[error("failed to read the file: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     #[error("the file is larger than the {MAX_POLICY_BYTES} bytes a policy may have")]
     TooLarge,
+}
+
+impl From<std::io::Error> for ReadError {
+    fn from(error: std::io::Error) -> Self {
+        ReadError::Io(error)
+    }
 }
 
 /// The contract version in an import name such as `autoscaler:policy/log@0.1.0`.

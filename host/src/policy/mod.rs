@@ -87,3 +87,37 @@ impl PolicyError {
         }
     }
 }
+
+/// A pool of 2 idle workers with an empty queue, within the config's bounds.
+pub fn sample_snapshot(config: &crate::config::Config) -> Snapshot {
+    let ms = |d: std::time::Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+    Snapshot {
+        now_ms: crate::clock::unix_ms(),
+        tick_ms: ms(config.pool.tick),
+        window_ms: ms(config.pool.window),
+        queue_depth: 0,
+        oldest_task_age_ms: None,
+        arrival_rate: 0.0,
+        completion_rate: 0.0,
+        workers: 2,
+        busy: 0,
+        draining: 0,
+        utilization: 0.0,
+        latency_p50_ms: None,
+        latency_p95_ms: None,
+        attempts: 0,
+        errors: ErrorRates {
+            solver_capacity: 0.0,
+            account: 0.0,
+            task: 0.0,
+            transport: 0.0,
+        },
+        balance_usd: Some(10.0),
+        balance_age_ms: Some(0),
+        submissions_paused: false,
+        min_workers: config.pool.min_workers,
+        max_workers: config.pool.max_workers,
+        since_scale_up_ms: None,
+        since_scale_down_ms: None,
+    }
+}

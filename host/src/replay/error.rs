@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use crate::policy::PolicyError;
 
 /// The bundled policies by name, for messages and `--policy`.
-pub const BUNDLED: [&str; 4] = ["threshold", "static", "fixed-step", "target-tracking"];
+pub use crate::policy::embedded::BUNDLED;
 
 /// A replay's failure; each names the value at fault and, where known, what to do.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +37,7 @@ pub enum ReplayError {
         #[source]
         source: std::io::Error,
     },
-    #[error("trace \"{}\" line {line}: {detail}", path.display())]
+    #[error("trace \"{}\"{}: {detail}", path.display(), at_line(*line))]
     Trace {
         path: PathBuf,
         line: usize,
@@ -51,4 +51,13 @@ pub enum ReplayError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// ` line N` for an error on a line; nothing for one about the whole trace (line 0).
+fn at_line(line: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(" line {line}")
+    }
 }

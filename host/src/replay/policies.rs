@@ -11,18 +11,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use super::error::{BUNDLED, ReplayError};
-use crate::policy::embedded::DEFAULT_POLICY;
+use super::error::ReplayError;
+use crate::policy::embedded::{BUNDLED, DEFAULT_POLICY, bundled};
 use crate::policy::reload::{PolicyLoader, PolicySlot, display_name};
 use crate::policy::{Limits, PolicyEngine, PolicyError, params_from_toml};
-
-const STATIC: &[u8] = include_bytes!(concat!(env!("AUTOSCALER_POLICY_DIR"), "/static.wasm"));
-const FIXED_STEP: &[u8] =
-    include_bytes!(concat!(env!("AUTOSCALER_POLICY_DIR"), "/fixed_step.wasm"));
-const TARGET_TRACKING: &[u8] = include_bytes!(concat!(
-    env!("AUTOSCALER_POLICY_DIR"),
-    "/target_tracking.wasm"
-));
 
 /// Where a policy's component comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,12 +120,7 @@ fn source(name: &str) -> Result<Source, ReplayError> {
 }
 
 fn bundled_bytes(name: &str) -> &'static [u8] {
-    match name {
-        "static" => STATIC,
-        "fixed-step" => FIXED_STEP,
-        "target-tracking" => TARGET_TRACKING,
-        _ => DEFAULT_POLICY,
-    }
+    bundled(name).unwrap_or(DEFAULT_POLICY)
 }
 
 /// `key=value,key=value` as a `[policy.params]` table.

@@ -11,7 +11,7 @@
 //! `userrecaptcha`) and the provider's solve time in seconds (drawn for the method when empty).
 //! Blank lines and lines starting with `#` are skipped, and so is a first line that does not
 //! start with a letter (a header). Lines need not be in order. The replay lasts until a minute
-//! after the last arrival.
+//! after the last arrival, which may be at most a week in.
 
 use std::path::Path;
 use std::time::Duration;
@@ -26,6 +26,8 @@ use super::load::{Conditions, Load, TaskSpec};
 pub const DEFAULT_METHOD: &str = "userrecaptcha";
 /// Time the replay runs past the last arrival, so its tasks can be taken.
 pub const TAIL: Duration = Duration::from_secs(60);
+/// The latest arrival a trace may have: a week of load.
+pub const MAX_ARRIVAL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
 /// Reads the trace at `path`; task seeds are drawn from `seed`.
 pub fn read(path: &Path, seed: u64) -> Result<Load, ReplayError> {
@@ -58,7 +60,9 @@ pub fn parse(text: &str, name: &str, seed: u64) -> Result<Load, (usize, String)>
     if tasks.is_empty() {
         return Err((
             0,
-            "no task in the trace: write one arrival time per line".into(),
+            "no task in the trace: write one arrival time per line (a first line that starts \
+             with a letter is read as a header)"
+                .into(),
         ));
     }
     tasks.sort_by_key(|t| t.arrival);
@@ -77,7 +81,14 @@ fn is_header(line: &str) -> bool {
 
 fn parse_line(line: &str, seed: u64) -> Result<TaskSpec, String> {
     let mut fields = line.split(',').map(str::trim);
-    let arrival = seconds(fields.next().unwrap_or_default(), "arrival time")?;
+    let field = fields.next().unwrap_or_default();
+    let arrival = seconds(field, "arrival time")?;
+    if arrival > MAX_ARRIVAL {
+        return Err(format!(
+            "arrival time {field:?} is past the week a replay may span; arrival_s counts \
+             seconds from the start of the trace"
+        ));
+    }
     let method = match fields.next() {
         Some(method) if !method.is_empty() => method.to_owned(),
         _ => DEFAULT_METHOD.to_owned(),
@@ -136,6 +147,19 @@ mod tests {
         let err = parse("-3\n", "t", 1).expect_err("negative");
         assert_eq!(err.0, 1);
         assert!(err.1.contains("non-negative"), "{}", err.1);
+    }
+
+    #[test]
+    fn an_arrival_past_a_week_is_refused() {
+        // Milliseconds written where seconds belong would replay for 30,000 years.
+        let err = parse("0\n1e12\n", "t", 1).expect_err("too far");
+        assert_eq!(err.0, 2);
+        assert!(
+            err.1.contains("past the week a replay may span"),
+            "{}",
+            err.1
+        );
+        assert!(parse("604800\n", "t", 1).is_ok(), "a week is allowed");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `autoscaler policy check FILE`: load a policy as the host would, and try it once.
+//! `autoscaler policy check FILE`: load a policy as the host would, and try it once;
+//! `autoscaler policy export NAME`: write a bundled policy to a file, to run or start from.
 //!
 //! Prints the policy's name, hash, contract version, exports and the decision on a sample
 //! snapshot (or one given as JSON), and exits 0; or says exactly what is wrong (the missing
@@ -11,20 +12,33 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use crate::cli::{CliError, load_config};
+use crate::policy::embedded::{BUNDLED, bundled};
 use crate::policy::engine::read_policy;
 use crate::policy::reload::display_name;
-use crate::policy::{CONTRACT_PACKAGE, ErrorRates, PolicyDecision, PolicyRuntime, Snapshot};
+use crate::policy::{CONTRACT_PACKAGE, PolicyDecision, PolicyRuntime, Snapshot, sample_snapshot};
 use crate::service::policy_loader;
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
-    /// Load a policy file as the host would and show its decision on a snapshot.
+    /// Load a policy file (or a bundled policy by name) as the host would and show its
+    /// decision on a snapshot.
     Check(CheckArgs),
+    /// Write a bundled policy (threshold, static, fixed-step, target-tracking) to a file.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The bundled policy's name.
+    pub name: String,
+    /// Where to write it [default: NAME.wasm].
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The policy component (.wasm).
+    /// The policy component (.wasm), or a bundled policy's name.
     pub file: PathBuf,
     /// TOML config file, for `[policy.params]` and the limits.
     #[arg(long, short)]
@@ -37,7 +51,26 @@ pub struct CheckArgs {
 pub async fn execute(command: PolicyCommand) -> Result<(), CliError> {
     match command {
         PolicyCommand::Check(args) => check(args).await,
+        PolicyCommand::Export(args) => export(&args),
     }
+}
+
+fn export(args: &ExportArgs) -> Result<(), CliError> {
+    let Some(bytes) = bundled(&args.name) else {
+        return Err(CliError::Usage(anyhow::anyhow!(
+            "no bundled policy is called {:?}; the bundled ones are {}",
+            args.name,
+            BUNDLED.join(", ")
+        )));
+    };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.wasm", args.name)));
+    std::fs::write(&out, bytes)
+        .with_context(|| format!("failed to write \"{}\"", out.display()))?;
+    println!("wrote {} ({} bytes)", out.display(), bytes.len());
+    Ok(())
 }
 
 async fn check(args: CheckArgs) -> Result<(), CliError> {
@@ -62,7 +95,11 @@ fn try_policy(
     snapshot: &Snapshot,
 ) -> anyhow::Result<()> {
     let file = path.display();
-    let bytes = read_policy(path).with_context(|| format!("failed to load policy \"{file}\""))?;
+    let name = path.to_str().filter(|_| !path.exists()).and_then(bundled);
+    let bytes = match name {
+        Some(bytes) => bytes.to_vec(),
+        None => read_policy(path).with_context(|| format!("failed to load policy \"{file}\""))?,
+    };
     let mut runtime = loader
         .runtime(&display_name(path), &bytes)
         .with_context(|| format!("failed to load policy \"{file}\""))?;
@@ -89,40 +126,6 @@ fn print_report(runtime: &PolicyRuntime, size: usize, decision: &PolicyDecision)
     println!("decision: target {} — {}", decision.target, decision.reason);
     if let Some(took) = runtime.last_call {
         println!("call:     {took:?}");
-    }
-}
-
-/// A pool of 2 idle workers with an empty queue, within the config's bounds.
-pub fn sample_snapshot(config: &crate::config::Config) -> Snapshot {
-    let ms = |d: std::time::Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
-    Snapshot {
-        now_ms: crate::clock::unix_ms(),
-        tick_ms: ms(config.pool.tick),
-        window_ms: ms(config.pool.window),
-        queue_depth: 0,
-        oldest_task_age_ms: None,
-        arrival_rate: 0.0,
-        completion_rate: 0.0,
-        workers: 2,
-        busy: 0,
-        draining: 0,
-        utilization: 0.0,
-        latency_p50_ms: None,
-        latency_p95_ms: None,
-        attempts: 0,
-        errors: ErrorRates {
-            solver_capacity: 0.0,
-            account: 0.0,
-            task: 0.0,
-            transport: 0.0,
-        },
-        balance_usd: Some(10.0),
-        balance_age_ms: Some(0),
-        submissions_paused: false,
-        min_workers: config.pool.min_workers,
-        max_workers: config.pool.max_workers,
-        since_scale_up_ms: None,
-        since_scale_down_ms: None,
     }
 }
 

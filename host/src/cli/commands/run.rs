@@ -8,12 +8,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{CliError, load_config, parse_duration};
-use crate::config::{ConfigError, PoolConfig};
+use crate::config::{ConfigError, Misconfigured, PoolConfig};
 use crate::observe::MetricsListen;
 use crate::observe::config::parse_listen;
 
@@ -62,7 +61,13 @@ pub async fn execute(args: RunArgs) -> Result<(), CliError> {
     tracing::info!(host_id = %config.host_id(), "starting");
     let summary = crate::service::run_with(config, api_key, stop, hurry.clone(), None)
         .await
-        .context("the pool stopped")?;
+        .map_err(|e| {
+            if e.downcast_ref::<Misconfigured>().is_some() {
+                CliError::Usage(e.context("the pool could not start"))
+            } else {
+                CliError::Failed(e.context("the pool stopped"))
+            }
+        })?;
     tracing::info!(?summary, "stopped");
     if hurry.is_cancelled() {
         std::process::exit(INTERRUPTED);
