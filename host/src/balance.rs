@@ -58,7 +58,13 @@ impl BalanceCache {
                     );
                     gate.pause(e.code(), pause);
                 }
-                Err(e) => tracing::warn!(error = %e, "failed to read the balance"),
+                Err(e) => {
+                    let cause = std::error::Error::source(&e).map(|s| s.to_string());
+                    tracing::warn!(
+                        error = %e, cause, url = %client.config().base_url,
+                        "failed to read the balance: is the API reachable at this address?"
+                    );
+                }
             }
         }
     }
