@@ -44,7 +44,10 @@ pub async fn watch(
             let _ = events.send(());
         }
     })?;
-    watcher.watch(&watched_folder(&path), RecursiveMode::NonRecursive)?;
+    let folder = watched_folder(&path);
+    watcher.watch(&folder, RecursiveMode::NonRecursive)?;
+    let mut target = None;
+    follow_target(&mut watcher, &path, &folder, &mut target);
     tracing::info!(policy = %path.display(), "watching the policy file for changes");
     let mut hangups = signal(SignalKind::hangup())
         .inspect_err(|e| tracing::warn!(error = %e, "SIGHUP cannot force a policy reload"))
@@ -65,6 +68,7 @@ pub async fn watch(
         if !forced {
             settle(&mut changes, debounce).await;
         }
+        follow_target(&mut watcher, &path, &folder, &mut target);
         let Some(digest) = file_digest(&path) else {
             tracing::warn!(
                 policy = %path.display(),
@@ -77,6 +81,34 @@ pub async fn watch(
         }
         tried = Some(digest);
         reload(&path, &slot, &loader, forced).await;
+    }
+}
+
+/// When `path` resolves (through symlinks) into another folder than `folder`, watches that one
+/// too, so a write through the link is seen; called after every change, since a flipped link
+/// moves the target.
+fn follow_target(
+    watcher: &mut notify::RecommendedWatcher,
+    path: &Path,
+    folder: &Path,
+    current: &mut Option<PathBuf>,
+) {
+    let resolved = std::fs::canonicalize(path)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_owned));
+    let own = std::fs::canonicalize(folder).ok();
+    let wanted = resolved.filter(|target| Some(target) != own.as_ref());
+    if wanted == *current {
+        return;
+    }
+    if let Some(old) = current.take() {
+        let _ = watcher.unwatch(&old);
+    }
+    if let Some(target) = wanted {
+        match watcher.watch(&target, RecursiveMode::NonRecursive) {
+            Ok(()) => *current = Some(target),
+            Err(e) => tracing::debug!(folder = %target.display(), error = %e, "cannot watch"),
+        }
     }
 }
 

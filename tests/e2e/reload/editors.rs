@@ -172,6 +172,28 @@ async fn a_flipped_symlink_loads_the_new_target() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_through_a_symlink_into_another_folder_is_picked_up() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (links, store) = (dir.path().join("links"), dir.path().join("store"));
+    std::fs::create_dir(&links).expect("links");
+    std::fs::create_dir(&store).expect("store");
+    std::fs::write(store.join("real.wasm"), built("static")).expect("write");
+    let policy = links.join("policy.wasm");
+    std::os::unix::fs::symlink(store.join("real.wasm"), &policy).expect("link");
+    let mut host = Host::start_on(dir, policy.clone(), &[], |_| {}).await;
+    let mut reports = host.ticks(2).await;
+
+    // `cp new.wasm links/policy.wasm` writes the target in place.
+    std::fs::write(&policy, built("threshold")).expect("write through the link");
+    reports.extend(until_hash(&mut host, &hash_of(&built("threshold"))).await);
+    let status = host.status().await;
+    host.finish().await;
+
+    one_by_one(&reports);
+    assert_eq!(status["policy"]["reloads"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_seen_before_are_not_compiled_again() {
     let mut host = Host::start("static", "cache-hit", &[], |_| {}).await;
     host.ticks(2).await;
