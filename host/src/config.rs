@@ -32,6 +32,8 @@ pub const DEFAULT_HEARTBEAT_PREFIX: &str = "autoscaler:heartbeat:";
 pub const DEFAULT_HOSTS: &str = "autoscaler:hosts";
 /// How long a result stays in the results hash; zero keeps results forever.
 pub const DEFAULT_RESULT_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+/// The longest tick: a pool that looks at its load less than hourly is not autoscaled.
+pub const MAX_TICK: Duration = Duration::from_secs(60 * 60);
 /// Dead letters kept, newest first; older ones are dropped as new ones arrive.
 pub const DEFAULT_DEAD_LETTER_MAX: u32 = 10_000;
 /// The real CaptchaAI endpoint.
@@ -300,8 +302,9 @@ impl Config {
     }
 
     /// Applies `REDIS_URL` and `CAPTCHAAI_URL` from a variable lookup (the process environment
-    /// in production, a map in tests).
+    /// in production, a map in tests). A variable set to the empty string counts as unset.
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {
+        let var = |name: &str| var(name).filter(|value| !value.is_empty());
         if let Some(url) = var("REDIS_URL") {
             self.redis.url = url;
         }
@@ -348,6 +351,13 @@ impl Config {
             if value.is_zero() {
                 return Err(invalid(key, "0s", "must be longer than zero"));
             }
+        }
+        if pool.tick > MAX_TICK {
+            return Err(invalid(
+                "pool.tick",
+                humantime::format_duration(pool.tick),
+                "must be at most 1h",
+            ));
         }
         if pool.window < pool.tick {
             return Err(invalid(
@@ -469,6 +479,22 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn a_tick_over_an_hour_is_named_as_the_tick() {
+        let mut config = Config::default();
+        config.pool.tick = Duration::from_secs(7200);
+        config.pool.window = Duration::from_secs(7200);
+        let err = config.validate().expect_err("rejected").to_string();
+        assert_eq!(err, "invalid pool.tick = 2h: must be at most 1h");
+    }
+
+    #[test]
+    fn an_empty_variable_counts_as_unset() {
+        let mut config = Config::default();
+        config.apply_env(|name| (name == "REDIS_URL").then(String::new));
+        assert_eq!(config.redis.url, RedisConfig::default().url);
     }
 
     #[test]

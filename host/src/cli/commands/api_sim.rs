@@ -20,7 +20,7 @@ pub struct ApiSimArgs {
     #[arg(long, default_value_t = 0.0)]
     pub error_rate: f64,
     /// Concurrent tasks per key; more get ERROR_NO_SLOT_AVAILABLE.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: u32,
     /// Starting balance in US dollars; ERROR_ZERO_BALANCE once it is spent.
     #[arg(long, default_value_t = 10.0)]

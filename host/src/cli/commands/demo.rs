@@ -62,7 +62,10 @@ impl DemoCount {
 }
 
 pub async fn execute(args: DemoArgs) -> Result<(), CliError> {
-    let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.into());
+    let redis_url = std::env::var("REDIS_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+        .unwrap_or_else(|| DEFAULT_REDIS_URL.into());
     let sim = crate::sim::start(SocketAddr::from(([127, 0, 0, 1], 0)), sim_config()).await?;
     let config = demo_config(&redis_url, &sim, args.max_workers);
     let keys = Keys::new(&config.redis, &config.host_id());

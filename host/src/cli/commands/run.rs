@@ -68,7 +68,18 @@ pub async fn execute(args: RunArgs) -> Result<(), CliError> {
                 CliError::Failed(e.context("the pool stopped"))
             }
         })?;
-    tracing::info!(?summary, "stopped");
+    tracing::info!(
+        ticks = summary.ticks,
+        taken = summary.taken,
+        succeeded = summary.succeeded,
+        failed = summary.failed,
+        dead_lettered = summary.dead_lettered,
+        peak_workers = summary.peak_workers,
+        worker_seconds = summary.worker_seconds,
+        scale_ups = summary.scale_ups,
+        scale_downs = summary.scale_downs,
+        "stopped"
+    );
     if hurry.is_cancelled() {
         std::process::exit(INTERRUPTED);
     }
