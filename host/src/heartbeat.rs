@@ -21,6 +21,8 @@ use crate::queue::{Keys, Queue};
 
 /// How long the marker a reclaim leaves in a dead host's key lives.
 const MARKER_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long a start waits for Redis to come back before it gives up.
+const JOIN_PATIENCE: Duration = Duration::from_secs(60);
 /// The marker's prefix; the reclaiming host's id follows.
 const MARKER: &str = "reclaimed:";
 
@@ -116,7 +118,26 @@ impl Heartbeat {
     /// solved twice. A crashed run's heartbeat is not renewed; the start waits at most one
     /// renewal period (a third of the TTL, plus a second) to see that, or not at all when the
     /// run was on this machine and its process is gone.
+    ///
+    /// Redis going away during the start (a restart, a dropped connection) is waited out for
+    /// up to a minute, as every other Redis call of the host is.
     pub async fn join(&mut self, queue: &mut Queue) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + JOIN_PATIENCE;
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match self.try_join(queue).await {
+                Ok(()) => return Ok(()),
+                Err(e) if redis_away(&e) && tokio::time::Instant::now() + wait < deadline => {
+                    tracing::warn!(error = %format!("{e:#}"), retry_in = ?wait, "Redis is away");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn try_join(&mut self, queue: &mut Queue) -> anyhow::Result<()> {
         let host_id = self.keys.host_id.clone();
         self.refuse_a_live_run()
             .await
@@ -127,8 +148,7 @@ impl Heartbeat {
         if beat == Beat::Shared {
             tracing::warn!(
                 %host_id,
-                "found the heartbeat of another run under this host_id: a run that crashed, \
-                 or another host with the same host_id (give each host its own)"
+                "took over the heartbeat a crashed run left under this host_id"
             );
         }
         let recovered = queue.recover_orphans().await.with_context(|| {
@@ -314,6 +334,19 @@ impl Heartbeat {
             Err(e) => tracing::warn!(error = %e, "failed to look for dead hosts"),
         }
     }
+}
+
+/// Whether the error is Redis being away (a dropped connection, a restart) rather than an
+/// answer.
+fn redis_away(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<redis::RedisError>().is_some_and(|e| {
+            e.is_io_error()
+                || e.is_connection_dropped()
+                || e.is_connection_refusal()
+                || e.is_timeout()
+        })
+    })
 }
 
 /// This machine's name, for heartbeat tokens (`name/pid:random`); empty when unknown.

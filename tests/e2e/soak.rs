@@ -128,7 +128,10 @@ impl Soak {
                 let i = rng.random_range(0..2);
                 if let Some(mut host) = self.hosts[i].take() {
                     host.signal("TERM");
-                    assert_eq!(host.wait_exit(Duration::from_secs(15)), Some(0), "drained");
+                    let code = host.wait_exit(Duration::from_secs(15));
+                    let stderr = host.stderr();
+                    let tail: Vec<&str> = stderr.lines().rev().take(8).collect();
+                    assert_eq!(code, Some(0), "drained; the host's last lines: {tail:#?}");
                 }
                 self.start_host(i);
             }
