@@ -160,7 +160,8 @@ impl Queue {
     ) -> anyhow::Result<Self> {
         let client = redis::Client::open(url).map_err(|e| {
             crate::config::Misconfigured(anyhow::anyhow!(
-                "invalid Redis URL {url:?}: {e} (redis.url or REDIS_URL, e.g. redis://127.0.0.1:6379)"
+                "invalid Redis URL {url:?}: {e} (set redis.url or REDIS_URL, e.g. \
+                 redis://127.0.0.1:6379)"
             ))
         })?;
         let response_timeout = RESPONSE_TIMEOUT + blocking.unwrap_or_default();

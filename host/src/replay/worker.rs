@@ -1,11 +1,11 @@
 //! One simulated worker: takes a task, attempts it, retries, and ends it as the real one does.
 //!
 //! The steps mirror `worker::solve`: an attempt at the provider; on an unsolvable answer,
-//! submit again up to `pool.unsolvable_resubmits` times; on a retryable error, wait the real worker's
-//! [`Backoff`] (doubling from one second up to `pool.retry_backoff_max`, at least what the
-//! provider asked for), unless that wait would pass
-//! the task's deadline (`pool.task_timeout` after the take), which fails the task; on any
-//! other error, fail the task. Every take, answer, failed attempt and result is recorded in
+//! submit again up to `pool.unsolvable_resubmits` times; on a retryable error, wait the real
+//! worker's [`Backoff`] (doubling from one second up to `pool.retry_backoff_max`, at least what
+//! the provider asked for), unless that wait would pass the task's deadline
+//! (`pool.task_timeout` after the take), which fails the task; on any other error, fail the
+//! task. Every take, answer, failed attempt and result is recorded in
 //! the real [`Recorder`], which is where the scaler's snapshot comes from.
 //!
 //! The worker joins the pool's sizing rules as a [`Member`]: a stopped worker exits once it

@@ -125,8 +125,8 @@ pub enum SolveError {
 impl SolveError {
     /// The provider's code (`ERROR_NO_SLOT_AVAILABLE`), or one of this client's own for
     /// failures without one: `HTTP_503`, `BAD_RESPONSE`, `NETWORK_ERROR`, `TIMEOUT`,
-    /// `ERROR_INVALID_PARAMS`, `ERROR_DEADLINE_EXCEEDED`, `ERROR_POLL_BUDGET_EXHAUSTED`. Fit for a task's
-    /// error result.
+    /// `ERROR_INVALID_PARAMS`, `ERROR_DEADLINE_EXCEEDED`, `ERROR_POLL_BUDGET_EXHAUSTED`. Fit
+    /// for a task's error result.
     pub fn code(&self) -> &str {
         match self {
             SolveError::Api { code } => code,
