@@ -34,6 +34,18 @@ redis.call('SADD', KEYS[2], ARGV[3])
 return previous
 "#;
 
+/// Sets this run's heartbeat if the key is absent, a reclaim marker, or the crashed run's
+/// token the start decided to replace (ARGV[3]); 0 when another run holds it.
+const CLAIM_SCRIPT: &str = r#"
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[3] and string.sub(current, 1, 9) ~= 'reclaimed' then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[4])
+return 1
+"#;
+
 /// Returns a dead host's processing list to the head of the queue, oldest first, if its
 /// heartbeat has expired; -1 when it is alive or another host already reclaimed it.
 const RECLAIM_SCRIPT: &str = r#"
@@ -139,17 +151,34 @@ impl Heartbeat {
 
     async fn try_join(&mut self, queue: &mut Queue) -> anyhow::Result<()> {
         let host_id = self.keys.host_id.clone();
-        self.refuse_a_live_run()
-            .await
-            .with_context(|| format!("host {host_id:?} cannot start"))?;
-        let beat = self.beat().await.with_context(|| {
-            format!("failed to start the heartbeat of host {host_id:?} in Redis")
-        })?;
-        if beat == Beat::Shared {
-            tracing::warn!(
-                %host_id,
-                "took over the heartbeat a crashed run left under this host_id"
-            );
+        // The check and the claim are apart; a claim that finds another token (a run that
+        // started at the same moment) checks again.
+        loop {
+            let replaced = self
+                .refuse_a_live_run()
+                .await
+                .with_context(|| format!("host {host_id:?} cannot start"))?;
+            let claimed: i64 = Script::new(CLAIM_SCRIPT)
+                .key(&self.keys.heartbeat)
+                .key(&self.keys.hosts)
+                .arg(&self.token)
+                .arg(millis(self.ttl))
+                .arg(replaced.as_deref().unwrap_or(""))
+                .arg(&self.keys.host_id)
+                .invoke_async(&mut self.conn)
+                .await
+                .with_context(|| {
+                    format!("failed to start the heartbeat of host {host_id:?} in Redis")
+                })?;
+            if claimed == 1 {
+                if replaced.is_some_and(|token| !token.starts_with(MARKER)) {
+                    tracing::warn!(
+                        %host_id,
+                        "took over the heartbeat a crashed run left under this host_id"
+                    );
+                }
+                break;
+            }
         }
         let recovered = queue.recover_orphans().await.with_context(|| {
             format!("failed to recover tasks left in the processing list of host {host_id:?}")
@@ -164,15 +193,30 @@ impl Heartbeat {
         Ok(())
     }
 
-    /// Errs when another run's heartbeat under this host id is renewed within one period.
-    async fn refuse_a_live_run(&mut self) -> anyhow::Result<()> {
+    /// Errs when another run under this host id is alive: its process runs on this machine
+    /// (even stopped), or its heartbeat is renewed within one period. Otherwise returns the
+    /// heartbeat a crashed run left, which the start may replace.
+    async fn refuse_a_live_run(&mut self) -> anyhow::Result<Option<String>> {
         let key = self.keys.heartbeat.clone();
         let token: Option<String> = self.conn.get(&key).await?;
         let Some(token) = token else {
-            return Ok(());
+            return Ok(None);
         };
-        if token.starts_with(MARKER) || exited_here(&token) {
-            return Ok(());
+        if token.starts_with(MARKER) {
+            return Ok(Some(token));
+        }
+        let live = |how: String| -> anyhow::Error {
+            crate::config::Misconfigured(anyhow::anyhow!(
+                "another live run uses host_id {:?} ({how}); give each host its own host_id, \
+                 or stop the other run first",
+                self.keys.host_id
+            ))
+            .into()
+        };
+        match process_here(&token) {
+            Here::Gone => return Ok(Some(token)),
+            Here::Alive(pid) => return Err(live(format!("process {pid} on this machine"))),
+            Here::Unknown => {}
         }
         let period = self.ttl / 3 + Duration::from_secs(1);
         tracing::info!(
@@ -186,19 +230,14 @@ impl Heartbeat {
             tokio::time::sleep(Duration::from_millis(200)).await;
             let now: i64 = self.conn.pttl(&key).await?;
             if now < 0 {
-                return Ok(());
+                return Ok(None);
             }
             if now > left {
-                return Err(crate::config::Misconfigured(anyhow::anyhow!(
-                    "another live run uses host_id {:?} (its heartbeat {key} is being renewed); \
-                     give each host its own host_id, or stop the other run first",
-                    self.keys.host_id
-                ))
-                .into());
+                return Err(live(format!("its heartbeat {key} is being renewed")));
             }
             left = now;
         }
-        Ok(())
+        Ok(Some(token))
     }
 
     /// After the pool and the dispatcher stopped: returns to the queue anything still in the
@@ -356,22 +395,78 @@ fn machine_name() -> String {
         .unwrap_or_default()
 }
 
-/// Whether a heartbeat token names a process on this machine that no longer runs.
-fn exited_here(token: &str) -> bool {
+/// What this machine knows of the process a heartbeat token names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Here {
+    /// It ran here and is gone (or a zombie, or its pid now runs another program).
+    Gone,
+    /// It runs here, perhaps stopped: a live run.
+    Alive(u32),
+    /// It ran on another machine, or this one cannot tell.
+    Unknown,
+}
+
+fn process_here(token: &str) -> Here {
     let Some((machine, rest)) = token.split_once('/') else {
-        return false;
+        return Here::Unknown;
     };
     let Some(pid) = rest.split(':').next().and_then(|p| p.parse::<u32>().ok()) else {
-        return false;
+        return Here::Unknown;
     };
     let here = machine_name();
-    !here.is_empty()
-        && machine == here
-        && pid != std::process::id()
-        && std::fs::exists("/proc/self").unwrap_or(false)
-        && !std::fs::exists(format!("/proc/{pid}")).unwrap_or(true)
+    let Some((own_name, _)) = process_stat("self") else {
+        return Here::Unknown;
+    };
+    if here.is_empty() || machine != here || pid == std::process::id() {
+        return Here::Unknown;
+    }
+    match process_stat(&pid.to_string()) {
+        Some((name, state)) if name == own_name && state != 'Z' => Here::Alive(pid),
+        _ => Here::Gone,
+    }
+}
+
+/// A process's command name and state letter, from `/proc/<pid>/stat`.
+fn process_stat(pid: &str) -> Option<(String, char)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (head, rest) = stat.rsplit_once(')')?;
+    let name = head.split_once('(')?.1.to_owned();
+    let state = rest.trim_start().chars().next()?;
+    Some((name, state))
 }
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_names_a_process_gone_alive_or_elsewhere() {
+        let here = machine_name();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn sleep");
+        let other_program = format!("{here}/{}:00", child.id());
+        assert_eq!(
+            process_here(&other_program),
+            Here::Gone,
+            "a pid reused by sleep"
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(
+            process_here(&other_program),
+            Here::Gone,
+            "a pid that is gone"
+        );
+        let own = format!("{here}/{}:00", std::process::id());
+        assert_eq!(process_here(&own), Here::Unknown, "this very process");
+        let elsewhere = format!("another-machine/{}:00", std::process::id());
+        assert_eq!(process_here(&elsewhere), Here::Unknown);
+        assert_eq!(process_here("garbage"), Here::Unknown);
+    }
 }

@@ -189,6 +189,10 @@ fn start_epoch_ticker(engine: wasmtime::EngineWeak) {
 
 /// Reads a policy file, refusing one too large to be a policy before reading it whole.
 pub fn read_policy(path: &Path) -> Result<Vec<u8>, ReadError> {
+    // A FIFO would block the open, a device would never end: only regular files are read.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(ReadError::NotAFile);
+    }
     let file = std::fs::File::open(path)?;
     let limit = MAX_POLICY_BYTES as u64;
     let mut bytes = Vec::new();
@@ -207,6 +211,8 @@ pub enum ReadError {
     Io(std::io::Error),
     #[error("the file is larger than the {MAX_POLICY_BYTES} bytes a policy may have")]
     TooLarge,
+    #[error("it is not a regular file (a folder, a FIFO or a device); point it at a .wasm file")]
+    NotAFile,
 }
 
 impl From<std::io::Error> for ReadError {

@@ -93,9 +93,11 @@ fn follow_target(
     folder: &Path,
     current: &mut Option<PathBuf>,
 ) {
-    let resolved = std::fs::canonicalize(path)
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_owned));
+    // While the target is missing, its folder stays watched, so its re-creation is seen.
+    let Ok(resolved) = std::fs::canonicalize(path) else {
+        return;
+    };
+    let resolved = resolved.parent().map(Path::to_owned);
     let own = std::fs::canonicalize(folder).ok();
     let wanted = resolved.filter(|target| Some(target) != own.as_ref());
     if wanted == *current {
@@ -201,7 +203,12 @@ pub fn display_name(path: &Path) -> String {
 /// What identifies the file's content: the hash of its bytes, or of its size for a file too
 /// large to be a policy (which the reload then reports without reading it whole).
 fn file_digest(path: &Path) -> Option<[u8; 32]> {
-    let size = std::fs::metadata(path).ok()?.len();
+    let metadata = std::fs::metadata(path).ok()?;
+    if !metadata.is_file() {
+        // Never read (a FIFO blocks, a device never ends); the reload reports it once.
+        return Some(Sha256::digest(b"not a regular file").into());
+    }
+    let size = metadata.len();
     if size > MAX_POLICY_BYTES as u64 {
         return Some(Sha256::digest(size.to_le_bytes()).into());
     }

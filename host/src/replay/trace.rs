@@ -114,6 +114,10 @@ fn seconds(field: &str, what: &str) -> Result<Duration, String> {
     let value: f64 = field
         .parse()
         .map_err(|_| format!("{what} {field:?} is not a number of seconds"))?;
+    if value > MAX_ARRIVAL.as_secs_f64() {
+        // Past what any caller accepts (a duration may not hold 1e308 s); the caller says why.
+        return Ok(MAX_ARRIVAL + Duration::from_secs(1));
+    }
     Duration::try_from_secs_f64(value)
         .map_err(|_| format!("{what} {field:?} must be a non-negative number of seconds"))
 }
@@ -153,6 +157,12 @@ mod tests {
     fn an_arrival_past_a_week_is_refused() {
         // Milliseconds written where seconds belong would replay for 30,000 years.
         let err = parse("0\n1e12\n", "t", 1).expect_err("too far");
+        assert!(
+            parse("1e308\n", "t", 1)
+                .expect_err("far")
+                .1
+                .contains("past the week")
+        );
         assert_eq!(err.0, 2);
         assert!(
             err.1.contains("past the week a replay may span"),

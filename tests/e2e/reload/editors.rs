@@ -194,6 +194,50 @@ async fn a_copy_through_a_symlink_into_another_folder_is_picked_up() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_whose_target_is_deleted_then_recreated_reloads() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (links, store) = (dir.path().join("links"), dir.path().join("store"));
+    std::fs::create_dir(&links).expect("links");
+    std::fs::create_dir(&store).expect("store");
+    let target = store.join("real.wasm");
+    std::fs::write(&target, built("static")).expect("write");
+    let policy = links.join("policy.wasm");
+    std::os::unix::fs::symlink(&target, &policy).expect("link");
+    let mut host = Host::start_on(dir, policy.clone(), &[], |_| {}).await;
+    host.ticks(2).await;
+
+    std::fs::remove_file(&target).expect("delete the target");
+    host.ticks(3).await;
+    std::fs::write(&target, built("threshold")).expect("recreate it");
+    until_hash(&mut host, &hash_of(&built("threshold"))).await;
+    let status = host.status().await;
+    host.finish().await;
+    assert_eq!(status["policy"]["reloads"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_in_place_of_the_policy_is_refused_without_blocking() {
+    let mut host = Host::start("static", "fifo", &[], |_| {}).await;
+    host.ticks(2).await;
+    let policy = host.policy.clone();
+    std::fs::remove_file(&policy).expect("remove the file");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&policy)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success());
+    // Ticks keep coming while nobody ever writes to the FIFO.
+    let reports = host.ticks(10).await;
+    let status = host.status().await;
+    host.finish().await;
+    one_by_one(&reports);
+    let error = status["policy"]["last_reload_error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(error.contains("not a regular file"), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_seen_before_are_not_compiled_again() {
     let mut host = Host::start("static", "cache-hit", &[], |_| {}).await;
     host.ticks(2).await;

@@ -98,7 +98,14 @@ fn try_policy(
     let name = path.to_str().filter(|_| !path.exists()).and_then(bundled);
     let bytes = match name {
         Some(bytes) => bytes.to_vec(),
-        None => read_policy(path).with_context(|| format!("failed to load policy \"{file}\""))?,
+        None => read_policy(path).with_context(|| {
+            let hint = if path.exists() {
+                String::new()
+            } else {
+                format!(" (nor is it a bundled policy: {})", BUNDLED.join(", "))
+            };
+            format!("failed to load policy \"{file}\"{hint}")
+        })?,
     };
     let mut runtime = loader
         .runtime(&display_name(path), &bytes)
