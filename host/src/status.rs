@@ -135,8 +135,12 @@ impl HostStatus {
     pub fn table_row(&self, now_ms: u64) -> String {
         let age = now_ms.saturating_sub(self.last_tick_ms) / 1000;
         let mode = if self.dry_run { "dry run: " } else { "" };
+        let paused = self
+            .paused_by
+            .as_ref()
+            .map_or(String::new(), |code| format!(" (paused by {code})"));
         format!(
-            "{:<20} {:>7} {:>5} {:>5} {:>6} {:>4}s  {:<33} {mode}{}",
+            "{:<20} {:>7} {:>5} {:>5} {:>6} {:>4}s  {:<33} {mode}{}{paused}",
             self.host_id,
             format!("{}/{}", self.workers, self.target),
             self.busy,

@@ -188,6 +188,25 @@ mod tests {
     }
 
     #[test]
+    fn a_paused_pool_shows_the_cause_after_the_reason() {
+        let status: HostStatus = serde_json::from_value(serde_json::json!({
+            "host_id": "vm", "pid": 1, "tick": 4, "last_tick_ms": 1000, "workers": 2,
+            "busy": 0, "draining": 0, "queue_depth": 10, "target": 2,
+            "reason": "hold: submissions paused", "min_workers": 1, "max_workers": 50,
+            "policy": {"name": "threshold (embedded)", "hash": "ec6a5fbbc367", "failures": 0,
+                       "last_failure": null, "reloads": 0, "last_reload_error": null},
+            "paused_by": "HTTP_404", "balance_usd": null,
+            "tasks": {"taken": 0, "succeeded": 0, "failed": 0, "dead_lettered": 0, "requeued": 0},
+        }))
+        .expect("a status");
+        let row = status.table_row(3000);
+        assert!(
+            row.ends_with("hold: submissions paused (paused by HTTP_404)"),
+            "{row}"
+        );
+    }
+
+    #[test]
     fn no_host_names_the_redis_it_looked_in() {
         let view = View {
             json: false,
