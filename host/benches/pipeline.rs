@@ -24,6 +24,7 @@ use redis::AsyncCommands;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use autoscaler::cli::commands::enqueue::synthetic;
 use autoscaler::config::RedisConfig;
 use autoscaler::dispatch::{Dispatcher, Taken, TaskRequest};
 use autoscaler::gate::Gate;
@@ -66,16 +67,10 @@ async fn throughput() {
     println!("  ratio: {:.2} (goal >= 0.50)", pipeline / baseline);
 }
 
-fn task_json(i: usize) -> String {
-    format!(
-        r#"{{"id":"bench-{i}","method":"userrecaptcha","params":{{"googlekey":"6Le-bench","pageurl":"https://example.com/{i}"}}}}"#
-    )
-}
-
 /// Tasks per second Redis itself manages for one take and one result write per task.
 async fn redis_benchmark_rate(redis: &Redis) -> f64 {
     let mut conn = connect(redis).await;
-    let payload = task_json(0);
+    let payload = synthetic("bench", "userrecaptcha", 1, 0).remove(0);
     fill(&mut conn, "bench:q", &vec![payload.clone(); TASKS]).await;
     let take = run_benchmark(redis, &["LMOVE", "bench:q", "bench:p", "LEFT", "RIGHT"]);
     let sha: String = redis::cmd("SCRIPT")
@@ -142,7 +137,7 @@ async fn fill(conn: &mut redis::aio::MultiplexedConnection, key: &str, items: &[
 /// Tasks per second through the real dispatcher and result script, solved instantly.
 async fn pipeline_rate(redis: &Redis) -> f64 {
     let mut conn = connect(redis).await;
-    let tasks: Vec<String> = (0..TASKS).map(task_json).collect();
+    let tasks = synthetic("bench", "userrecaptcha", TASKS, 0);
     fill(&mut conn, "captcha:tasks", &tasks).await;
     let keys = Keys::new(&RedisConfig::default(), "bench");
     let queue = Queue::connect(&redis.url(), keys.clone(), None)
@@ -218,7 +213,7 @@ async fn scale() {
     );
     wait_for_port(sim_port);
     let mut conn = connect(&redis).await;
-    let tasks: Vec<String> = (0..IN_FLIGHT * 2).map(task_json).collect();
+    let tasks = synthetic("bench", "userrecaptcha", IN_FLIGHT * 2, 0);
     fill(&mut conn, "captcha:tasks", &tasks).await;
 
     let dir = tempfile::tempdir().expect("temp dir");

@@ -17,7 +17,10 @@ const BAD_TASK: &str = r#"{"status":"error","error":"ERROR_BAD_TASK"}"#;
 
 fn inputs() -> Vec<Vec<u8>> {
     let big = "A".repeat(2 * 1024 * 1024);
-    let good = r#"{"id":"dup","method":"userrecaptcha","params":{"googlekey":"k","pageurl":"https://a.example"}}"#;
+    let good = concat!(
+        r#"{"id":"dup","method":"userrecaptcha","#,
+        r#""params":{"googlekey":"k","pageurl":"https://a.example"}}"#
+    );
     vec![
         br#"{"id":"broken","method":"#.to_vec(),
         br#"{"method":"userrecaptcha","params":{"googlekey":"k","pageurl":"u"}}"#.to_vec(),
@@ -25,10 +28,20 @@ fn inputs() -> Vec<Vec<u8>> {
         good.as_bytes().to_vec(),
         br#"{"id":"unknown-method","method":"teleport","params":{}}"#.to_vec(),
         br#"{"id":"params-string","method":"userrecaptcha","params":"googlekey=k"}"#.to_vec(),
-        br#"{"id":"params-array","method":"userrecaptcha","params":{"googlekey":["k"],"pageurl":"u"}}"#.to_vec(),
+        concat!(
+            r#"{"id":"params-array","method":"userrecaptcha","#,
+            r#""params":{"googlekey":["k"],"pageurl":"u"}}"#
+        )
+        .as_bytes()
+        .to_vec(),
         format!(r#"{{"id":"huge","method":"base64","params":{{"body":"{big}"}}}}"#).into_bytes(),
         b"\xff\xfe{\"id\":\"latin\"}\x00".to_vec(),
-        br#"{"id":"after","method":"turnstile","params":{"sitekey":"s","pageurl":"https://b.example"}}"#.to_vec(),
+        concat!(
+            r#"{"id":"after","method":"turnstile","#,
+            r#""params":{"sitekey":"s","pageurl":"https://b.example"}}"#
+        )
+        .as_bytes()
+        .to_vec(),
     ]
 }
 

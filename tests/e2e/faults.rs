@@ -187,12 +187,7 @@ async fn a_wrong_api_address_pauses_the_pool_instead_of_failing_the_tasks() {
     let accounting = Accounting::read(&mut conn).await;
     assert_eq!(
         accounting,
-        Accounting {
-            results: 0,
-            dead: 0,
-            queued: 10,
-            processing: 0,
-        },
+        Accounting::waiting(10),
         "no task was failed for the pool's own misconfiguration"
     );
     assert_eq!(summary.succeeded + summary.failed, 0, "{summary:?}");

@@ -20,8 +20,7 @@ use crate::support::{self, RedisServer};
 struct Running {
     addr: SocketAddr,
     reports: mpsc::UnboundedReceiver<TickReport>,
-    stop: CancellationToken,
-    run: tokio::task::JoinHandle<anyhow::Result<RunSummary>>,
+    pool: support::InProcess,
 }
 
 impl Running {
@@ -29,18 +28,11 @@ impl Running {
         let addr = SocketAddr::from(([127, 0, 0, 1], support::free_port()));
         config.metrics.listen = Some(addr);
         let (tx, reports) = mpsc::unbounded_channel();
-        let stop = CancellationToken::new();
-        let run = tokio::spawn(autoscaler::service::run(
-            config,
-            support::api_key(),
-            stop.clone(),
-            Some(tx),
-        ));
+        let pool = support::InProcess::with(config, support::api_key(), Some(tx));
         Self {
             addr,
             reports,
-            stop,
-            run,
+            pool,
         }
     }
 
@@ -69,8 +61,7 @@ impl Running {
     }
 
     async fn finish(self) -> RunSummary {
-        self.stop.cancel();
-        self.run.await.expect("join").expect("run")
+        self.pool.stop().await
     }
 }
 

@@ -81,7 +81,12 @@ async fn bad_tasks_become_error_results_or_dead_letters_and_good_ones_still_run(
         br#"{"method":"userrecaptcha","params":{}}"#.to_vec(),
         br#"{"id":"wrong-params","method":"userrecaptcha","params":"x"}"#.to_vec(),
         b"\xff\xfe\x00binary".to_vec(),
-        br#"{"id":"good","method":"userrecaptcha","params":{"googlekey":"k","pageurl":"https://a.example"}}"#.to_vec(),
+        concat!(
+            r#"{"id":"good","method":"userrecaptcha","#,
+            r#""params":{"googlekey":"k","pageurl":"https://a.example"}}"#
+        )
+        .as_bytes()
+        .to_vec(),
     ];
     for input in &inputs {
         let _: () = conn.rpush("captcha:tasks", input).await.expect("push");

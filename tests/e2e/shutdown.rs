@@ -95,12 +95,7 @@ async fn a_second_signal_returns_in_flight_tasks_to_the_queue_and_exits_at_once(
     let accounting = Accounting::read(&mut conn).await;
     assert_eq!(
         accounting,
-        Accounting {
-            results: 0,
-            dead: 0,
-            queued: 12,
-            processing: 0
-        },
+        Accounting::waiting(12),
         "every task is back in the queue"
     );
     let first: Option<String> = conn.lindex("captcha:tasks", 0).await.expect("lindex");

@@ -122,6 +122,26 @@ impl Accounting {
         }
     }
 
+    /// `n` results, nothing dead-lettered, queued or held.
+    pub fn answered(n: usize) -> Self {
+        Self {
+            results: n,
+            dead: 0,
+            queued: 0,
+            processing: 0,
+        }
+    }
+
+    /// `n` tasks in the queue and nothing else.
+    pub fn waiting(n: usize) -> Self {
+        Self {
+            results: 0,
+            dead: 0,
+            queued: n,
+            processing: 0,
+        }
+    }
+
     /// Every task answered once: `n` results or dead letters, nothing queued or held.
     pub fn settled(&self, n: usize) -> bool {
         self.results + self.dead == n && self.queued == 0 && self.processing == 0
@@ -277,11 +297,18 @@ pub fn host_toml(host_id: &str, redis_url: &str, sim_url: &str, pool: &str) -> S
 
 /// `n` valid tasks with ids `<prefix>-<i>`.
 pub fn tasks(prefix: &str, n: usize) -> Vec<String> {
+    let params = serde_json::json!({"googlekey": "6Le-test", "pageurl": "https://example.com/"});
+    let params = params.as_object().cloned().unwrap_or_default();
     (0..n)
         .map(|i| {
-            format!(
-                r#"{{"id":"{prefix}-{i}","method":"userrecaptcha","params":{{"googlekey":"6Le-test","pageurl":"https://example.com/{i}"}}}}"#
-            )
+            let task = autoscaler::task::Task {
+                id: format!("{prefix}-{i}"),
+                method: "userrecaptcha".into(),
+                params: params.clone(),
+                enqueued_at_ms: None,
+                deadline_ms: None,
+            };
+            task.to_json()
         })
         .collect()
 }
@@ -336,6 +363,16 @@ impl InProcess {
             observer,
         ));
         Self { stop, run }
+    }
+
+    /// Whether it still runs.
+    pub fn running(&self) -> bool {
+        !self.run.is_finished()
+    }
+
+    /// How it ended, once it has: for the message of a test that did not expect it to.
+    pub async fn ended(&mut self) -> String {
+        format!("{:?}", (&mut self.run).await)
     }
 
     /// Stops it as a first SIGTERM does and returns its summary.

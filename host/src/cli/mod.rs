@@ -112,6 +112,35 @@ pub fn load_config(path: Option<&PathBuf>) -> Result<Config, ConfigError> {
 }
 
 /// Parses `1s`, `250ms`, `2m`.
+/// `--min-workers`, `--max-workers` and `--tick`: the pool settings `run` and `replay` let a
+/// flag override.
+#[derive(Debug, clap::Args)]
+pub struct PoolOverrides {
+    /// Overrides pool.min_workers.
+    #[arg(long)]
+    pub min_workers: Option<u32>,
+    /// Overrides pool.max_workers.
+    #[arg(long)]
+    pub max_workers: Option<u32>,
+    /// Overrides pool.tick, e.g. 10s.
+    #[arg(long, value_parser = parse_duration)]
+    pub tick: Option<Duration>,
+}
+
+impl PoolOverrides {
+    pub fn apply(&self, pool: &mut crate::config::PoolConfig) {
+        if let Some(n) = self.min_workers {
+            pool.min_workers = n;
+        }
+        if let Some(n) = self.max_workers {
+            pool.max_workers = n;
+        }
+        if let Some(tick) = self.tick {
+            pool.tick = tick;
+        }
+    }
+}
+
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (write it like 10s, 500ms or 2m)"))
 }

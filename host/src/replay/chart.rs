@@ -151,8 +151,10 @@ fn time_axis(out: &mut String, panel: &Panel) {
         let x = panel.x(minute * 60.0);
         let _ = writeln!(
             out,
-            "<line x1=\"{x:.1}\" y1=\"{}\" x2=\"{x:.1}\" y2=\"{bottom}\" stroke=\"#f0f0f0\"/>\
-             <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#555\">{minute:.0}</text>",
+            "<line x1=\"{x:.1}\" y1=\"{}\" x2=\"{x:.1}\" y2=\"{bottom}\" \
+             stroke=\"#f0f0f0\"/>\
+             <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" \
+             fill=\"#555\">{minute:.0}</text>",
             QUEUE_PANEL.0,
             bottom + 16.0
         );
@@ -191,7 +193,8 @@ fn line(
     };
     let _ = writeln!(
         out,
-        "<polyline id=\"{}\" points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.6\"{dash}/>",
+        "<polyline id=\"{}\" points=\"{}\" fill=\"none\" stroke=\"{}\" \
+         stroke-width=\"1.6\"{dash}/>",
         series.id,
         points.trim_end(),
         series.colour

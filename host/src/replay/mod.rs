@@ -51,14 +51,11 @@ pub const DEFAULT_WORKER_HOUR_USD: f64 = 0.01;
 /// How every policy of a comparison is replayed.
 #[derive(Debug, Clone)]
 pub struct ReplaySettings {
-    pub min_workers: u32,
-    pub max_workers: u32,
-    pub tick: Duration,
     /// The queue wait the table's "over" column counts time beyond.
     pub wait_target: Duration,
     /// What a worker costs per hour, for the table's cost column.
     pub worker_hour_usd: f64,
-    /// Window, task timeout, retries, drain timeout: as the host's `[pool]`.
+    /// Bounds, tick, window, task timeout, retries, drain timeout: as the host's `[pool]`.
     pub pool: PoolConfig,
     /// Poll timings and the balance read interval: as the host's `[captchaai]`.
     pub captchaai: CaptchaAiConfig,
@@ -69,9 +66,6 @@ impl ReplaySettings {
     /// The host's defaults from `config`.
     pub fn from_config(config: &Config) -> Self {
         Self {
-            min_workers: config.pool.min_workers,
-            max_workers: config.pool.max_workers,
-            tick: config.pool.tick,
             wait_target: DEFAULT_WAIT_TARGET,
             worker_hour_usd: DEFAULT_WORKER_HOUR_USD,
             pool: config.pool.clone(),
@@ -82,14 +76,14 @@ impl ReplaySettings {
 
     /// Rejects settings no replay can run with.
     pub fn check(&self) -> Result<(), ReplayError> {
-        if self.min_workers > self.max_workers {
+        if self.pool.min_workers > self.pool.max_workers {
             return Err(ReplayError::Settings(format!(
                 "--min-workers {} is above --max-workers {}: \
                  lower the minimum or raise the maximum",
-                self.min_workers, self.max_workers
+                self.pool.min_workers, self.pool.max_workers
             )));
         }
-        if self.tick.is_zero() {
+        if self.pool.tick.is_zero() {
             return Err(ReplayError::Settings(
                 "--tick must be longer than zero, e.g. 10s".into(),
             ));
@@ -226,8 +220,8 @@ mod tests {
     #[test]
     fn bounds_out_of_order_are_refused() {
         let mut settings = ReplaySettings::from_config(&Config::default());
-        settings.min_workers = 9;
-        settings.max_workers = 3;
+        settings.pool.min_workers = 9;
+        settings.pool.max_workers = 3;
         let err = settings.check().expect_err("inverted bounds");
         assert_eq!(
             err.to_string(),

@@ -85,7 +85,7 @@ impl<'a> Replay<'a> {
     pub async fn run(mut self, mut progress: impl FnMut(f64)) -> (Summary, Vec<TickRow>) {
         self.scaler.start();
         self.handle(Duration::ZERO);
-        let tick = self.settings.tick;
+        let tick = self.settings.pool.tick;
         let ticks = u32::try_from(self.load.duration.as_nanos() / tick.as_nanos()).unwrap_or(0);
         for k in 1..=ticks {
             self.run_until(tick * k).await;
@@ -297,10 +297,10 @@ fn rules(settings: &ReplaySettings, load: &Load) -> Rules {
 fn scaler_settings(settings: &ReplaySettings) -> ScalerSettings {
     ScalerSettings {
         host_id: "replay".into(),
-        tick: settings.tick,
+        tick: settings.pool.tick,
         window: settings.pool.window,
-        min_workers: settings.min_workers,
-        max_workers: settings.max_workers,
+        min_workers: settings.pool.min_workers,
+        max_workers: settings.pool.max_workers,
         policy_call: PolicyCall::Inline,
     }
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use serde_json::Value;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use autoscaler::config::Config;
 use autoscaler::policy::embedded::built_policy_path;
@@ -29,8 +28,7 @@ pub struct Host {
     pub policy: PathBuf,
     pub config: Config,
     reports: mpsc::UnboundedReceiver<TickReport>,
-    stop: CancellationToken,
-    run: tokio::task::JoinHandle<anyhow::Result<autoscaler::service::RunSummary>>,
+    pool: support::InProcess,
     _redis: RedisServer,
     _sim: autoscaler::sim::SimHandle,
 }
@@ -78,20 +76,13 @@ impl Host {
         }
         tweak(&mut config);
         let (observer, reports) = mpsc::unbounded_channel();
-        let stop = CancellationToken::new();
-        let run = tokio::spawn(autoscaler::service::run(
-            config.clone(),
-            support::api_key(),
-            stop.clone(),
-            Some(observer),
-        ));
+        let pool = support::InProcess::with(config.clone(), support::api_key(), Some(observer));
         Self {
             _dir: dir,
             policy,
             config,
             reports,
-            stop,
-            run,
+            pool,
             _redis: redis,
             _sim: sim,
         }
@@ -106,7 +97,7 @@ impl Host {
                 .expect("a tick within 20 s");
             match report {
                 Some(report) => reports.push(report),
-                None => panic!("the host stopped: {:?}", (&mut self.run).await),
+                None => panic!("the host stopped: {}", self.pool.ended().await),
             }
         }
         reports
@@ -151,14 +142,12 @@ impl Host {
 
     /// Whether the host is still running.
     pub fn running(&self) -> bool {
-        !self.run.is_finished()
+        self.pool.running()
     }
 
     /// Stops the host and checks that it stopped cleanly.
     pub async fn finish(self) {
-        self.stop.cancel();
-        let summary = self.run.await.expect("join the host");
-        summary.expect("the host ran to a clean stop");
+        self.pool.stop().await;
     }
 }
 

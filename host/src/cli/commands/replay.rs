@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use clap::Args;
 
-use crate::cli::{CliError, load_config, parse_duration};
+use crate::cli::{CliError, PoolOverrides, load_config, parse_duration};
 use crate::policy::PolicyEngine;
 use crate::replay::{
     self, DEFAULT_WORKER_HOUR_USD, Load, PolicyRun, PolicySpec, ReplayError, ReplaySettings,
@@ -46,15 +46,8 @@ pub struct ReplayArgs {
     /// not: give parameters with each --policy).
     #[arg(long, short)]
     pub config: Option<PathBuf>,
-    /// Overrides pool.min_workers.
-    #[arg(long)]
-    pub min_workers: Option<u32>,
-    /// Overrides pool.max_workers.
-    #[arg(long)]
-    pub max_workers: Option<u32>,
-    /// Overrides pool.tick, e.g. 10s.
-    #[arg(long, value_parser = parse_duration)]
-    pub tick: Option<Duration>,
+    #[command(flatten)]
+    pub pool: PoolOverrides,
     /// The queue wait the table counts time beyond.
     #[arg(long, value_parser = parse_duration, default_value = "60s")]
     pub wait_target: Duration,
@@ -93,11 +86,9 @@ fn replay(args: ReplayArgs) -> Result<(), CliError> {
 
 /// The host's defaults, the config file, then the flags.
 fn settings(args: &ReplayArgs) -> anyhow::Result<ReplaySettings> {
-    let config = load_config(args.config.as_ref())?;
+    let mut config = load_config(args.config.as_ref())?;
+    args.pool.apply(&mut config.pool);
     let mut settings = ReplaySettings::from_config(&config);
-    settings.min_workers = args.min_workers.unwrap_or(settings.min_workers);
-    settings.max_workers = args.max_workers.unwrap_or(settings.max_workers);
-    settings.tick = args.tick.unwrap_or(settings.tick);
     settings.wait_target = args.wait_target;
     settings.worker_hour_usd = args.worker_hour_usd;
     settings.check()?;
@@ -133,9 +124,9 @@ fn print_table(load: &Load, runs: &[PolicyRun], settings: &ReplaySettings, seed:
         load.name,
         load.tasks.len(),
         humantime::format_duration(load.duration),
-        settings.min_workers,
-        settings.max_workers,
-        humantime::format_duration(settings.tick),
+        settings.pool.min_workers,
+        settings.pool.max_workers,
+        humantime::format_duration(settings.pool.tick),
     );
     let rows: Vec<_> = runs.iter().map(|r| r.summary.clone()).collect();
     print!("{}", report::text_table(&rows, settings.wait_target));

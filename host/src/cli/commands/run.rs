@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{CliError, load_config, parse_duration};
+use crate::cli::{CliError, PoolOverrides, load_config};
 use crate::config::{ConfigError, Misconfigured, PoolConfig};
 use crate::observe::MetricsListen;
 use crate::observe::config::parse_listen;
@@ -24,15 +24,8 @@ pub struct RunArgs {
     /// A policy component to use instead of the embedded default; watched and hot-reloaded.
     #[arg(long)]
     pub policy: Option<PathBuf>,
-    /// Overrides pool.min_workers.
-    #[arg(long)]
-    pub min_workers: Option<u32>,
-    /// Overrides pool.max_workers.
-    #[arg(long)]
-    pub max_workers: Option<u32>,
-    /// Overrides pool.tick, e.g. 10s.
-    #[arg(long, value_parser = parse_duration)]
-    pub tick: Option<Duration>,
+    #[command(flatten)]
+    pub pool: PoolOverrides,
     /// Overrides metrics.listen: where /metrics, /healthz and /status are served, or "off".
     #[arg(long, value_name = "ADDR|off", value_parser = parse_listen)]
     pub metrics_listen: Option<MetricsListen>,
@@ -92,15 +85,7 @@ fn config_from(args: &RunArgs) -> Result<crate::config::Config, ConfigError> {
     if let Some(policy) = &args.policy {
         config.policy.file = Some(policy.clone());
     }
-    if let Some(n) = args.min_workers {
-        config.pool.min_workers = n;
-    }
-    if let Some(n) = args.max_workers {
-        config.pool.max_workers = n;
-    }
-    if let Some(tick) = args.tick {
-        config.pool.tick = tick;
-    }
+    args.pool.apply(&mut config.pool);
     if let Some(MetricsListen(listen)) = args.metrics_listen {
         config.metrics.listen = listen;
     }

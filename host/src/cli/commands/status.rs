@@ -160,9 +160,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn rows_line_up_under_the_header() {
-        let status: HostStatus = serde_json::from_value(serde_json::json!({
+    /// A status as a host publishes it.
+    fn sample_status() -> HostStatus {
+        serde_json::from_value(serde_json::json!({
             "host_id": "vm", "pid": 1, "tick": 4, "last_tick_ms": 1000, "workers": 16,
             "busy": 16, "draining": 0, "queue_depth": 44, "target": 27,
             "reason": "queue 44 > 20: +11", "min_workers": 1, "max_workers": 50,
@@ -171,7 +171,12 @@ mod tests {
             "paused_by": null, "balance_usd": null,
             "tasks": {"taken": 0, "succeeded": 3, "failed": 1, "dead_lettered": 0, "requeued": 0},
         }))
-        .expect("a status");
+        .expect("a status")
+    }
+
+    #[test]
+    fn rows_line_up_under_the_header() {
+        let status = sample_status();
         let header = HostStatus::TABLE_HEADER;
         let row = status.table_row(3000);
         let column = |text: &str, word: &str| text.find(word).expect(word);
@@ -189,16 +194,9 @@ mod tests {
 
     #[test]
     fn a_paused_pool_shows_the_cause_after_the_reason() {
-        let status: HostStatus = serde_json::from_value(serde_json::json!({
-            "host_id": "vm", "pid": 1, "tick": 4, "last_tick_ms": 1000, "workers": 2,
-            "busy": 0, "draining": 0, "queue_depth": 10, "target": 2,
-            "reason": "hold: submissions paused", "min_workers": 1, "max_workers": 50,
-            "policy": {"name": "threshold (embedded)", "hash": "ec6a5fbbc367", "failures": 0,
-                       "last_failure": null, "reloads": 0, "last_reload_error": null},
-            "paused_by": "HTTP_404", "balance_usd": null,
-            "tasks": {"taken": 0, "succeeded": 0, "failed": 0, "dead_lettered": 0, "requeued": 0},
-        }))
-        .expect("a status");
+        let mut status = sample_status();
+        status.reason = "hold: submissions paused".into();
+        status.paused_by = Some("HTTP_404".into());
         let row = status.table_row(3000);
         assert!(
             row.ends_with("hold: submissions paused (paused by HTTP_404)"),

@@ -1,7 +1,7 @@
 //! The slot's books and its fallback, on real compiled fixture policies.
 
 use super::*;
-use crate::policy::bindings::autoscaler::policy::types::{ErrorRates, ParamValue};
+use crate::policy::bindings::autoscaler::policy::types::ParamValue;
 use crate::policy::embedded::built_policy_path;
 
 fn loader(params: Vec<Param>) -> PolicyLoader {
@@ -28,33 +28,8 @@ fn slot_with(fixture: &str, params: Vec<Param>, after: u32) -> PolicySlot {
 
 fn snapshot(workers: u32) -> Snapshot {
     Snapshot {
-        now_ms: 1_764_859_200_000,
-        tick_ms: 10_000,
-        window_ms: 60_000,
-        queue_depth: 0,
-        oldest_task_age_ms: None,
-        arrival_rate: 0.0,
-        completion_rate: 0.0,
         workers,
-        busy: 0,
-        draining: 0,
-        utilization: 0.0,
-        latency_p50_ms: None,
-        latency_p95_ms: None,
-        attempts: 0,
-        errors: ErrorRates {
-            solver_capacity: 0.0,
-            account: 0.0,
-            task: 0.0,
-            transport: 0.0,
-        },
-        balance_usd: None,
-        balance_age_ms: None,
-        submissions_paused: false,
-        min_workers: 1,
-        max_workers: 50,
-        since_scale_up_ms: None,
-        since_scale_down_ms: None,
+        ..crate::policy::sample_snapshot(&crate::config::Config::default())
     }
 }
 
